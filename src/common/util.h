@@ -1,0 +1,31 @@
+/* util: small helpers shared by every layer (sizes, numbers, alignment). */
+#ifndef VMKIT_UTIL_H
+#define VMKIT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uint64_t)(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a) - 1))
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+
+/* "512M", "2G", "4096" (bytes), "1T"; suffixes K M G T, optional "iB"/"B".
+ * Returns 0 or -EINVAL (not a size) / -ERANGE (overflows 64 bits). */
+int util_parse_size(const char *s, uint64_t *out);
+/* Whole decimal number within [min, max]; 0, -EINVAL or -ERANGE. */
+int util_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Nanoseconds of CLOCK_MONOTONIC. */
+uint64_t util_now_ns(void);
+/* write() all of buf, retrying on EINTR; 0 or -errno (EAGAIN included). */
+int util_write_all(int fd, const void *buf, size_t len);
+/* Read a whole file (at most max bytes) into a malloc'd buffer. 0 or -errno;
+ * -EFBIG when larger than max. */
+int util_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+#endif

@@ -1,0 +1,95 @@
+"""The control socket: lifecycle commands, events, robustness."""
+import json
+import os
+import socket
+
+from conftest import guest_args
+
+
+def test_idle_powerdown(vm_factory):
+    vm = vm_factory(guest_args("workload=idle"))
+    vm.wait_serial("testguest: idle: waiting")
+    assert vm.qmp.cmd("system-powerdown") == {"return": {}}
+    ev = vm.qmp.wait_event("SHUTDOWN")
+    assert ev["data"] == {"guest": True, "reason": "guest-poweroff"}
+    assert vm.wait() == 0, vm.stderr()
+    assert "testguest: idle: PASS" in vm.serial()
+    with open(vm.sock_path + ".exit") as f:
+        assert json.load(f) == {"reason": "guest-poweroff", "exit-status": 0}
+    assert not os.path.exists(vm.sock_path)
+
+
+def test_pause_resume_quit(vm_factory):
+    vm = vm_factory(guest_args("workload=idle", cpus=2))
+    vm.wait_serial("testguest: idle: waiting")
+    q = vm.qmp
+    assert q.greeting["QMP"]["version"]["vmkit"]
+    assert q.cmd("query-status")["return"]["status"] == "running"
+    assert q.cmd("pause") == {"return": {}}
+    q.wait_event("STOP")
+    assert q.cmd("query-status")["return"] == {"status": "paused", "running": False,
+                                               "boots": 1}
+    assert q.cmd("resume") == {"return": {}}
+    q.wait_event("RESUME")
+    assert q.cmd("query-status")["return"]["running"] is True
+    cpus = q.cmd("query-cpus")["return"]
+    assert [c["cpu-index"] for c in cpus] == [0, 1]
+    assert all(c["thread-id"] > 0 for c in cpus)
+    assert q.cmd("quit") == {"return": {}}
+    ev = q.wait_event("SHUTDOWN")
+    assert ev["data"] == {"guest": False, "reason": "host-qmp-quit"}
+    assert vm.wait() == 0
+
+
+def test_system_reset(vm_factory):
+    vm = vm_factory(guest_args("workload=idle"))
+    vm.wait_serial("testguest: idle: waiting")
+    assert vm.qmp.cmd("system-reset") == {"return": {}}
+    ev = vm.qmp.wait_event("RESET")
+    assert ev["data"]["guest"] is False
+    vm.qmp.cmd("query-status")
+    assert vm.qmp.cmd("query-status")["return"]["boots"] == 2
+    vm.qmp.cmd("quit")
+    assert vm.wait() == 0
+
+
+def test_errors_and_disconnects(vm_factory):
+    vm = vm_factory(guest_args("workload=idle"))
+    q = vm.qmp
+    r = q.cmd("no-such-command")
+    assert r["error"]["class"] == "CommandNotFound"
+    q.sock.sendall(b"{not json\n")
+    assert "error" in q._read()
+    # A client that hangs up in the middle of a command changes nothing.
+    for _ in range(3):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(vm.sock_path)
+        s.sendall(b'{"execute": "qu')
+        s.close()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(vm.sock_path)
+    s.sendall(b'{"execute": "query-status"}\n')
+    s.close()
+    assert q.cmd("query-status")["return"]["status"] == "running"
+    assert vm.proc.poll() is None
+    q.cmd("quit")
+    assert vm.wait() == 0
+
+
+def test_sigterm_stops_cleanly(vm_factory):
+    vm = vm_factory(guest_args("workload=idle"))
+    vm.wait_serial("testguest: idle: waiting")
+    vm.proc.terminate()
+    ev = vm.qmp.wait_event("SHUTDOWN")
+    assert ev["data"]["reason"] == "host-signal"
+    assert vm.wait() == 0
+    with open(vm.sock_path + ".exit") as f:
+        assert json.load(f)["reason"] == "host-signal"
+
+
+def test_triple_fault_reset_mode(vm_factory):
+    vm = vm_factory(guest_args("workload=fault"))
+    ev = vm.qmp.wait_event("RESET")
+    assert ev["data"] == {"guest": True, "reason": "triple-fault"}
+    vm.qmp.cmd("quit")
+    assert vm.wait() == 0

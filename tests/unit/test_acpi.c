@@ -1,0 +1,1403 @@
+/* test_acpi: unit tests for acpi.c and aml.c on fake guest memory: table
+ * checksums, signatures and fields (RSDP, XSDT/RSDT, FADT, FACS, DSDT, MADT),
+ * MADT growth with the vCPU count, -ENOSPC/-EINVAL/-EFAULT, writes confined to
+ * the window, exact AML encodings (PkgLength, integers, names, scopes,
+ * resource descriptors), and validation by ACPICA's iasl disassembler and
+ * compiler (the test fails when iasl is missing). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "aml.h"
+#include "gmem.h"
+#include "memmap.h"
+
+#define MEM_SIZE  0x100000u
+#define WIN_GPA   0xE0000u
+#define WIN_SIZE  0x10000u
+#define FILL      0xA5
+
+struct iasl_dir {
+	char path[64];  /* empty when no directory exists */
+};
+
+struct fixture {
+	struct gmem gm;
+	uint8_t *mem;
+	struct iasl_dir dir;  /* removed by teardown, even after a failure */
+};
+
+static void iasl_dir_remove(struct iasl_dir *d);
+
+struct tables {
+	const uint8_t *rsdp, *xsdt, *rsdt, *fadt, *facs, *dsdt, *madt;
+	uint64_t end;   /* highest byte used + 1 (guest address) */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->mem = malloc(MEM_SIZE);
+	assert_non_null(f->mem);
+	memset(f->mem, FILL, MEM_SIZE);
+	assert_int_equal(gmem_add_region(&f->gm, 0, MEM_SIZE, f->mem), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	iasl_dir_remove(&f->dir);
+	free(f->mem);
+	free(f);
+	return 0;
+}
+
+static struct acpi_params params_default(unsigned ncpus)
+{
+	return (struct acpi_params){
+		.ncpus = ncpus,
+		.lapic_addr = X86_LAPIC_GPA,
+		.ioapic_addr = X86_IOAPIC_GPA,
+		.sci_irq = X86_IRQ_SCI,
+		.pm1a_evt_port = X86_PORT_PM1A_EVT,
+		.pm1a_cnt_port = X86_PORT_PM1A_CNT,
+		.pm_tmr_port = X86_PORT_PM_TMR,
+		.reset_port = X86_PORT_RESET,
+		.reset_value = X86_RESET_VALUE,
+		.s5_slp_typ = X86_ACPI_S5_SLP_TYP,
+		.com1_port = X86_PORT_COM1,
+		.com1_irq = X86_IRQ_COM1,
+	};
+}
+
+/* Unusual values, to prove nothing is hard-coded in acpi.c. */
+static struct acpi_params params_custom(void)
+{
+	struct acpi_params p = params_default(3);
+
+	p.lapic_addr = 0xFEE10000;
+	p.ioapic_addr = 0xFEC01000;
+	p.sci_irq = 10;
+	p.pm1a_evt_port = 0xB000;
+	p.pm1a_cnt_port = 0xB004;
+	p.pm_tmr_port = 0xB008;
+	p.reset_port = 0x64;
+	p.reset_value = 0xFE;
+	p.s5_slp_typ = 7;
+	p.com1_port = 0x2F8;
+	p.com1_irq = 3;
+	return p;
+}
+
+/* ---- little-endian readers and checks ---- */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint8_t sum8(const uint8_t *p, size_t len)
+{
+	uint8_t s = 0;
+
+	while (len--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+/* A pointer to the table at gpa, after checking it lies inside the window. */
+static const uint8_t *table_at(const struct fixture *f, uint64_t gpa, uint64_t len,
+			       struct tables *t)
+{
+	assert_true(gpa >= WIN_GPA);
+	assert_true(gpa + len <= WIN_GPA + WIN_SIZE);
+	if (gpa + len > t->end)
+		t->end = gpa + len;
+	return f->mem + gpa;
+}
+
+static void check_header(const uint8_t *t, const char *sig, uint8_t rev)
+{
+	uint32_t len = get32(t + 4);
+
+	assert_memory_equal(t, sig, 4);
+	assert_int_equal(t[8], rev);
+	assert_int_equal(sum8(t, len), 0);
+	assert_memory_equal(t + 10, "VMKIT ", 6);
+	assert_memory_equal(t + 16, "VMKITVMM", 8);
+	assert_memory_equal(t + 28, "VMKT", 4);
+}
+
+/* Follow RSDP -> XSDT -> FADT -> DSDT/FACS and XSDT -> MADT. */
+static void find_tables(const struct fixture *f, uint64_t rsdp_gpa, struct tables *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->rsdp = table_at(f, rsdp_gpa, 36, t);
+	t->xsdt = table_at(f, get64(t->rsdp + 24), 36, t);
+	t->xsdt = table_at(f, get64(t->rsdp + 24), get32(t->xsdt + 4), t);
+	assert_int_equal(get32(t->xsdt + 4), 36 + 2 * 8);
+	t->rsdt = table_at(f, get32(t->rsdp + 16), 36 + 2 * 4, t);
+	t->fadt = table_at(f, get64(t->xsdt + 36), 276, t);
+	t->madt = table_at(f, get64(t->xsdt + 44), 44, t);
+	t->madt = table_at(f, get64(t->xsdt + 44), get32(t->madt + 4), t);
+	t->facs = table_at(f, get64(t->fadt + 132), 64, t);
+	t->dsdt = table_at(f, get64(t->fadt + 140), 36, t);
+	t->dsdt = table_at(f, get64(t->fadt + 140), get32(t->dsdt + 4), t);
+}
+
+static void build_ok(struct fixture *f, const struct acpi_params *p, struct tables *t)
+{
+	uint64_t rsdp = 0;
+
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, p, &rsdp), 0);
+	assert_int_equal(rsdp, WIN_GPA);
+	find_tables(f, rsdp, t);
+}
+
+static void assert_untouched(const struct fixture *f, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++)
+		if (f->mem[i] != FILL)
+			fail_msg("byte at 0x%llx was written", (unsigned long long)i);
+}
+
+/* ---- table tests ---- */
+
+static void test_rsdp(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(2);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	assert_memory_equal(t.rsdp, "RSD PTR ", 8);
+	assert_int_equal(sum8(t.rsdp, 20), 0);
+	assert_int_equal(sum8(t.rsdp, 36), 0);
+	assert_memory_equal(t.rsdp + 9, "VMKIT ", 6);
+	assert_int_equal(t.rsdp[15], 2);
+	assert_int_equal(get32(t.rsdp + 20), 36);
+	assert_int_equal(WIN_GPA % 16, 0);
+	assert_true(get64(t.rsdp + 24) % 8 == 0);
+	assert_memory_equal(t.rsdp + 33, "\0\0\0", 3);
+}
+
+static void test_sdts_and_checksums(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(4);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	check_header(t.xsdt, "XSDT", 1);
+	check_header(t.rsdt, "RSDT", 1);
+	check_header(t.fadt, "FACP", 6);
+	check_header(t.dsdt, "DSDT", 2);
+	check_header(t.madt, "APIC", 5);
+	assert_int_equal(get32(t.fadt + 4), 276);
+	assert_int_equal(get32(t.rsdt + 4), 36 + 8);
+	/* XSDT and RSDT list exactly FADT then MADT. */
+	assert_memory_equal(f->mem + get64(t.xsdt + 36), "FACP", 4);
+	assert_memory_equal(f->mem + get64(t.xsdt + 44), "APIC", 4);
+	assert_int_equal(get32(t.rsdt + 36), get64(t.xsdt + 36));
+	assert_int_equal(get32(t.rsdt + 40), get64(t.xsdt + 44));
+	/* A corrupted byte must break the checksum the test relies on. */
+	f->mem[t.madt - f->mem + 50] ^= 1;
+	assert_int_not_equal(sum8(t.madt, get32(t.madt + 4)), 0);
+}
+
+static void check_gas(const uint8_t *g, uint8_t width, uint8_t access, uint64_t addr)
+{
+	assert_int_equal(g[0], 1);        /* system I/O */
+	assert_int_equal(g[1], width);
+	assert_int_equal(g[2], 0);
+	assert_int_equal(g[3], access);
+	assert_int_equal(get64(g + 4), addr);
+}
+
+static void check_fadt(const struct tables *t, const struct acpi_params *p)
+{
+	const uint8_t *fa = t->fadt;
+	uint32_t flags = get32(fa + 112);
+	uint16_t boot = get16(fa + 109);
+
+	assert_int_equal(get32(fa + 36), get64(fa + 132));           /* FACS */
+	assert_int_equal(get32(fa + 40), get64(fa + 140));           /* DSDT */
+	assert_int_equal(get16(fa + 46), p->sci_irq);
+	assert_int_equal(get32(fa + 48), 0);                         /* SMI_CMD */
+	assert_int_equal(fa[52] | fa[53], 0);
+	assert_int_equal(get32(fa + 56), p->pm1a_evt_port);
+	assert_int_equal(get32(fa + 60), 0);                         /* no PM1b */
+	assert_int_equal(get32(fa + 64), p->pm1a_cnt_port);
+	assert_int_equal(get32(fa + 76), p->pm_tmr_port);
+	assert_int_equal(get32(fa + 80) | get32(fa + 84), 0);        /* no GPE */
+	assert_int_equal(fa[88], 4);
+	assert_int_equal(fa[89], 2);
+	assert_int_equal(fa[91], 4);
+	assert_int_equal(fa[92] | fa[93], 0);
+	assert_int_equal(fa[108], 0x32);                             /* century */
+	assert_int_equal(boot & 0x2A, 0x02);  /* 8042; MSI ok; CMOS RTC present */
+	assert_int_equal(boot & 0x04, 0x04);  /* no VGA */
+	assert_int_equal(flags & (1u << 0), 1u << 0);                /* WBINVD */
+	assert_int_equal(flags & (1u << 4), 0);              /* fixed power button */
+	assert_int_equal(flags & (1u << 5), 1u << 5);        /* no fixed sleep btn */
+	assert_int_equal(flags & (1u << 8), 0);              /* 24-bit timer */
+	assert_int_equal(flags & (1u << 10), 1u << 10);      /* RESET_REG_SUP */
+	assert_int_equal(flags & (1u << 20), 0);             /* not HW-reduced */
+	check_gas(fa + 116, 8, 1, p->reset_port);
+	assert_int_equal(fa[128], p->reset_value);
+	check_gas(fa + 148, 32, 2, p->pm1a_evt_port);
+	check_gas(fa + 172, 16, 2, p->pm1a_cnt_port);
+	check_gas(fa + 208, 32, 3, p->pm_tmr_port);
+	for (unsigned off = 160; off < 172; off++)                  /* X_PM1b_EVT */
+		assert_int_equal(fa[off], 0);
+	for (unsigned off = 220; off < 244; off++)                  /* X_GPE0/1 */
+		assert_int_equal(fa[off], 0);
+}
+
+static void test_fadt(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(1);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	check_fadt(&t, &p);
+	assert_ptr_equal(t.dsdt, f->mem + get32(t.fadt + 40));
+	assert_ptr_equal(t.facs, f->mem + get32(t.fadt + 36));
+	p = params_custom();
+	build_ok(f, &p, &t);
+	check_fadt(&t, &p);
+}
+
+static void test_facs(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(4);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	assert_int_equal(get64(t.fadt + 132) % 64, 0);
+	assert_memory_equal(t.facs, "FACS", 4);
+	assert_int_equal(get32(t.facs + 4), 64);
+	assert_int_equal(get32(t.facs + 8), 0);       /* hardware signature */
+	assert_int_equal(get32(t.facs + 12), 0);      /* no waking vector */
+	assert_int_equal(get32(t.facs + 16), 0);      /* global lock free */
+	assert_int_equal(t.facs[32], 2);
+}
+
+struct madt_counts {
+	unsigned lapic, ioapic, iso, nmi;
+};
+
+static void check_madt_entry(const uint8_t *e, const struct acpi_params *p,
+			     struct madt_counts *c)
+{
+	switch (e[0]) {
+	case 0:
+		assert_int_equal(e[1], 8);
+		assert_int_equal(e[2], c->lapic);            /* processor UID */
+		assert_int_equal(e[3], c->lapic);            /* APIC ID */
+		assert_int_equal(get32(e + 4), 1);
+		c->lapic++;
+		break;
+	case 1:
+		assert_int_equal(e[1], 12);
+		assert_int_equal(e[2], p->ncpus);
+		assert_int_equal(get32(e + 4), p->ioapic_addr);
+		assert_int_equal(get32(e + 8), 0);
+		c->ioapic++;
+		break;
+	case 2:
+		assert_int_equal(e[1], 10);
+		assert_int_equal(e[2], 0);
+		assert_int_equal(e[3], c->iso == 0 ? 0 : p->sci_irq);
+		assert_int_equal(get32(e + 4), c->iso == 0 ? 2 : p->sci_irq);
+		assert_int_equal(get16(e + 8), c->iso == 0 ? 0 : 0x0D);
+		c->iso++;
+		break;
+	case 4:
+		assert_int_equal(e[1], 6);
+		assert_int_equal(e[2], 0xFF);
+		assert_int_equal(get16(e + 3), 0);
+		assert_int_equal(e[5], 1);
+		c->nmi++;
+		break;
+	default:
+		fail_msg("unexpected MADT entry type %u", e[0]);
+	}
+}
+
+/* Walk the MADT entries, checking each against p. */
+static void check_madt(const uint8_t *m, const struct acpi_params *p)
+{
+	const uint8_t *e = m + 44, *end = m + get32(m + 4);
+	struct madt_counts c = { 0 };
+
+	assert_int_equal(get32(m + 4), 44 + 8 * p->ncpus + 12 + 2 * 10 + 6);
+	assert_int_equal(get32(m + 36), p->lapic_addr);
+	assert_int_equal(get32(m + 40), 1);
+	for (; e < end; e += e[1]) {
+		assert_true(e[1] >= 2 && e + e[1] <= end);
+		check_madt_entry(e, p, &c);
+	}
+	assert_ptr_equal(e, end);
+	assert_int_equal(c.lapic, p->ncpus);
+	assert_int_equal(c.ioapic, 1);
+	assert_int_equal(c.iso, 2);
+	assert_int_equal(c.nmi, 1);
+}
+
+static void check_madt_for(void **state, unsigned ncpus)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(ncpus);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	check_madt(t.madt, &p);
+	assert_int_equal(sum8(t.madt, get32(t.madt + 4)), 0);
+}
+
+static void test_madt_1(void **state)
+{
+	check_madt_for(state, 1);
+}
+
+static void test_madt_4(void **state)
+{
+	check_madt_for(state, 4);
+}
+
+static void test_madt_254(void **state)
+{
+	check_madt_for(state, 254);
+}
+
+static void test_madt_custom(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_custom();
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	check_madt(t.madt, &p);
+}
+
+static const uint8_t *memfind(const uint8_t *hay, size_t hlen, const void *needle, size_t nlen)
+{
+	for (size_t i = 0; i + nlen <= hlen; i++)
+		if (memcmp(hay + i, needle, nlen) == 0)
+			return hay + i;
+	return NULL;
+}
+
+static void test_dsdt_content(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_custom();
+	const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
+			       0x0A, 7, 0x0A, 7, 0x00, 0x00 };
+	const uint8_t crs[] = { 0x47, 0x01, 0xF8, 0x02, 0xF8, 0x02, 0x01, 0x08,
+				0x22, 0x08, 0x00, 0x79, 0x00 };
+	const uint8_t hid[] = { '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x05, 0x01 };
+	struct tables t;
+	uint32_t len, len_no_com1;
+
+	build_ok(f, &p, &t);
+	len = get32(t.dsdt + 4);
+	assert_memory_equal(t.dsdt + 36, s5, sizeof(s5));
+	assert_non_null(memfind(t.dsdt, len, crs, sizeof(crs)));
+	assert_non_null(memfind(t.dsdt, len, hid, sizeof(hid)));
+	assert_non_null(memfind(t.dsdt, len, "COM1", 4));
+	p.com1_port = 0;
+	build_ok(f, &p, &t);
+	len_no_com1 = get32(t.dsdt + 4);
+	assert_true(len_no_com1 < len);
+	assert_null(memfind(t.dsdt, len_no_com1, "COM1", 4));
+	assert_non_null(memfind(t.dsdt, len_no_com1, "_SB_", 4));
+	assert_int_equal(sum8(t.dsdt, len_no_com1), 0);
+}
+
+static void test_enospc(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(254);
+	struct tables t;
+	uint64_t need, rsdp = 0;
+
+	build_ok(f, &p, &t);
+	need = t.end - WIN_GPA;
+	memset(f->mem, FILL, MEM_SIZE);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, need - 1, &p, &rsdp), -ENOSPC);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, 0, &p, &rsdp), -ENOSPC);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, 36, &p, &rsdp), -ENOSPC);
+	assert_int_equal(rsdp, 0);
+	assert_untouched(f, 0, MEM_SIZE);
+	/* Exactly enough room works, and nothing past it is touched. */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, need, &p, &rsdp), 0);
+	assert_int_equal(rsdp, WIN_GPA);
+	assert_untouched(f, 0, WIN_GPA);
+	assert_untouched(f, WIN_GPA + need, MEM_SIZE);
+	/* The window size grows with the vCPU count. */
+	p.ncpus = 1;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, need - 253 * 8, &p, &rsdp), 0);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, need - 253 * 8 - 1, &p, &rsdp),
+			 -ENOSPC);
+}
+
+static void test_writes_stay_in_window(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(254);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	assert_untouched(f, 0, WIN_GPA);
+	assert_untouched(f, WIN_GPA + WIN_SIZE, MEM_SIZE);
+	assert_untouched(f, t.end, WIN_GPA + WIN_SIZE);
+}
+
+static void test_bad_params(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p;
+	uint64_t rsdp = 0;
+
+	p = params_default(0);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(255);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(1);
+	p.sci_irq = 16;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(1);
+	p.com1_irq = 99;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(1);
+	p.ioapic_addr = 0x100000000ULL;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(1);
+	p.pm_tmr_port = 0;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_default(1);
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA + 8, WIN_SIZE, &p, &rsdp), -EINVAL);
+	assert_int_equal(acpi_build(&f->gm, 0xFFFFFFFFFFFFFFF0ULL, 0x100, &p, &rsdp), -EINVAL);
+	/* Window outside guest RAM, or running off its end. */
+	assert_int_equal(acpi_build(&f->gm, MEM_SIZE, WIN_SIZE, &p, &rsdp), -EFAULT);
+	assert_int_equal(acpi_build(&f->gm, MEM_SIZE - 0x100, WIN_SIZE, &p, &rsdp), -EFAULT);
+	assert_int_equal(rsdp, 0);
+	assert_untouched(f, 0, MEM_SIZE);
+}
+
+/* ---- AML builder tests ---- */
+
+static void assert_aml(struct aml *a, const uint8_t *expect, size_t len)
+{
+	assert_int_equal(aml_finish(a), 0);
+	assert_int_equal(a->len, len);
+	assert_memory_equal(a->buf, expect, len);
+	aml_free(a);
+}
+
+/* Decode a PkgLength; returns its value and stores its byte count. */
+static size_t pkglen_decode(const uint8_t *p, size_t *nbytes)
+{
+	size_t n = (size_t)(p[0] >> 6) + 1, v;
+
+	if (n == 1) {
+		*nbytes = 1;
+		return p[0] & 0x3F;
+	}
+	assert_int_equal(p[0] & 0x30, 0);
+	v = p[0] & 0x0F;
+	for (size_t i = 1; i < n; i++)
+		v |= (size_t)p[i] << (4 + 8 * (i - 1));
+	*nbytes = n;
+	return v;
+}
+
+static void test_aml_pkglen(void **state)
+{
+	static const struct { size_t body; int n; uint8_t b[4]; } cases[] = {
+		{ 0, 1, { 0x01 } },
+		{ 62, 1, { 0x3F } },                   /* value 63: last 1-byte */
+		{ 63, 2, { 0x41, 0x04 } },             /* value 65 (64 needs 2) */
+		{ 4093, 2, { 0x4F, 0xFF } },           /* value 4095: last 2-byte */
+		{ 4094, 3, { 0x81, 0x00, 0x01 } },     /* value 4097 */
+		{ 0xFFFFC, 3, { 0x8F, 0xFF, 0xFF } },
+		{ 0xFFFFD, 4, { 0xC1, 0x00, 0x00, 0x01 } },
+		{ 0x0FFFFFFB, 4, { 0xCF, 0xFF, 0xFF, 0xFF } },
+	};
+	uint8_t out[4];
+	size_t nb;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(aml_pkglen_encode(cases[i].body, out), cases[i].n);
+		assert_memory_equal(out, cases[i].b, (size_t)cases[i].n);
+	}
+	assert_int_equal(aml_pkglen_encode(0x0FFFFFFC, out), -E2BIG);
+	assert_int_equal(aml_pkglen_encode(SIZE_MAX, out), -E2BIG);
+	/* Every value round-trips with the smallest encoding. */
+	for (size_t body = 0; body < 70000; body++) {
+		int n = aml_pkglen_encode(body, out);
+
+		assert_int_equal(pkglen_decode(out, &nb), body + (size_t)n);
+		assert_int_equal(nb, (size_t)n);
+		if (n == 2)
+			assert_true(body + 1 > 63);
+		if (n == 3)
+			assert_true(body + 2 > 4095);
+	}
+}
+
+/* Scope(ABCD){n raw bytes}: the PkgLength around a body of 4 + n bytes. */
+static void check_scope_body(size_t n, size_t expect_pkglen_bytes)
+{
+	struct aml a;
+	uint8_t *raw = calloc(1, n);
+	size_t nb;
+
+	assert_non_null(raw);
+	aml_init(&a);
+	aml_scope_begin(&a, "ABCD");
+	aml_bytes(&a, raw, n);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), 0);
+	assert_int_equal(a.buf[0], 0x10);
+	assert_int_equal(pkglen_decode(a.buf + 1, &nb), a.len - 1);
+	assert_int_equal(nb, expect_pkglen_bytes);
+	assert_memory_equal(a.buf + 1 + nb, "ABCD", 4);
+	free(raw);
+	aml_free(&a);
+}
+
+static void test_aml_scope_pkglen_boundaries(void **state)
+{
+	(void)state;
+	check_scope_body(58, 1);      /* body 62 -> PkgLength 63 */
+	check_scope_body(59, 2);      /* body 63 -> needs 2 bytes */
+	check_scope_body(4089, 2);    /* body 4093 -> 4095 */
+	check_scope_body(4090, 3);    /* body 4094 -> 4096 does not fit 12 bits */
+	check_scope_body(0x100000, 4);
+}
+
+static void test_aml_integers(void **state)
+{
+	static const struct { uint64_t v; size_t n; uint8_t b[9]; } cases[] = {
+		{ 0, 1, { 0x00 } },
+		{ 1, 1, { 0x01 } },
+		{ 2, 2, { 0x0A, 0x02 } },
+		{ 0xFF, 2, { 0x0A, 0xFF } },
+		{ 0x100, 3, { 0x0B, 0x00, 0x01 } },
+		{ 0xFFFF, 3, { 0x0B, 0xFF, 0xFF } },
+		{ 0x10000, 5, { 0x0C, 0x00, 0x00, 0x01, 0x00 } },
+		{ 0xFFFFFFFF, 5, { 0x0C, 0xFF, 0xFF, 0xFF, 0xFF } },
+		{ 0x100000000ULL, 9, { 0x0E, 0, 0, 0, 0, 1, 0, 0, 0 } },
+		{ 0xFFFFFFFFFFFFFFFEULL, 9, { 0x0E, 0xFE, 0xFF, 0xFF, 0xFF,
+					      0xFF, 0xFF, 0xFF, 0xFF } },
+		{ UINT64_MAX, 1, { 0xFF } },
+	};
+	struct aml a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		aml_init(&a);
+		aml_integer(&a, cases[i].v);
+		assert_aml(&a, cases[i].b, cases[i].n);
+	}
+}
+
+static void check_name(const char *name, const void *expect, size_t len)
+{
+	struct aml a;
+
+	aml_init(&a);
+	aml_namestring(&a, name);
+	assert_aml(&a, expect, len);
+}
+
+static void test_aml_names(void **state)
+{
+	(void)state;
+	check_name("_SB", "_SB_", 4);
+	check_name("COM1", "COM1", 4);
+	check_name("\\_SB_.PCI0", "\\\x2e_SB_PCI0", 10);
+	check_name("\\_SB.PCI0.S08", "\\\x2f\x03_SB_PCI0S08_", 15);
+	check_name("^^DEV", "^^DEV_", 6);
+	check_name("A.B", "\x2e" "A___B___", 9);
+	check_name("\\", "\\\x00", 2);
+	check_name("\\_S5", "\\_S5_", 5);
+}
+
+static void test_aml_bad_names(void **state)
+{
+	static const char *const bad[] = {
+		"", "1ABC", "ABCDE", "abc", "AB..C", "AB.", ".AB", "\\\\AB",
+		"^\\AB", "A-B", "_SB_.PCI0.", "A B",
+	};
+	struct aml a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aml_init(&a);
+		aml_namestring(&a, bad[i]);
+		if (aml_finish(&a) != -EINVAL)
+			fail_msg("name \"%s\" was accepted", bad[i]);
+		/* Errors are sticky: later calls append nothing. */
+		size_t len = a.len;
+		aml_integer(&a, 5);
+		aml_name(&a, "GOOD");
+		assert_int_equal(a.len, len);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+		aml_free(&a);
+	}
+	aml_free(NULL);
+}
+
+static void test_aml_eisaid_string(void **state)
+{
+	static const char *const bad[] = { "PNP050", "pnp0501", "PNP05G1", "PNP05011",
+					   "1NP0501", "PNP0a03" };
+	struct aml a;
+
+	(void)state;
+	aml_init(&a);
+	aml_eisaid(&a, "PNP0501");
+	assert_aml(&a, (const uint8_t *)"\x0c\x41\xd0\x05\x01", 5);
+	aml_init(&a);
+	aml_eisaid(&a, "PNP0A03");
+	assert_aml(&a, (const uint8_t *)"\x0c\x41\xd0\x0a\x03", 5);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aml_init(&a);
+		aml_eisaid(&a, bad[i]);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+		aml_free(&a);
+	}
+	aml_init(&a);
+	aml_string(&a, "COM");
+	assert_aml(&a, (const uint8_t *)"\x0d" "COM\0", 5);
+	aml_init(&a);
+	aml_string(&a, "");
+	assert_aml(&a, (const uint8_t *)"\x0d\0", 2);
+	aml_init(&a);
+	aml_string(&a, "caf\xc3\xa9");
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+}
+
+static void test_aml_scoped_terms(void **state)
+{
+	const uint8_t dev[] = { 0x5B, 0x82, 0x0B, 'C', 'O', 'M', '1',
+				0x08, '_', 'U', 'I', 'D', 0x01 };
+	const uint8_t meth[] = { 0x14, 0x09, '_', 'S', 'T', 'A', 0x00, 0xA4, 0x0A, 0x0F };
+	const uint8_t meth2[] = { 0x14, 0x06, 'M', 'T', 'H', '_', 0x0A };
+	const uint8_t pkg[] = { 0x12, 0x06, 0x02, 0x01, 0x0D, 'A', 0x00 };
+	const uint8_t buf[] = { 0x11, 0x05, 0x0A, 0x02, 0xAB, 0xCD };
+	struct aml a;
+
+	(void)state;
+	aml_init(&a);
+	aml_device_begin(&a, "COM1");
+	aml_name(&a, "_UID");
+	aml_integer(&a, 1);
+	aml_end(&a);
+	assert_aml(&a, dev, sizeof(dev));
+	aml_init(&a);
+	aml_method_begin(&a, "_STA", 0, 0);
+	aml_return(&a);
+	aml_integer(&a, 0x0F);
+	aml_end(&a);
+	assert_aml(&a, meth, sizeof(meth));
+	aml_init(&a);
+	aml_method_begin(&a, "MTH", 2, 1);
+	aml_end(&a);
+	assert_aml(&a, meth2, sizeof(meth2));
+	aml_init(&a);
+	aml_package_begin(&a, 2);
+	aml_integer(&a, 1);
+	aml_string(&a, "A");
+	aml_end(&a);
+	assert_aml(&a, pkg, sizeof(pkg));
+	aml_init(&a);
+	aml_buffer(&a, "\xab\xcd", 2);
+	assert_aml(&a, buf, sizeof(buf));
+}
+
+/* Decode a BufferSize integer (smallest encoding for v); returns its length. */
+static size_t check_buffer_size_int(const uint8_t *p, size_t v)
+{
+	if (v <= 1) {
+		assert_int_equal(p[0], v);            /* Zero / One */
+		return 1;
+	}
+	if (v <= 0xFF) {
+		assert_int_equal(p[0], 0x0A);
+		assert_int_equal(p[1], v);
+		return 2;
+	}
+	if (v <= 0xFFFF) {
+		assert_int_equal(p[0], 0x0B);
+		assert_int_equal(get16(p + 1), v);
+		return 3;
+	}
+	assert_int_equal(p[0], 0x0C);
+	assert_int_equal(get32(p + 1), v);
+	return 5;
+}
+
+static void test_aml_buffer_sizes(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 59, 60, 61, 255, 256, 4000, 70000 };
+	struct aml a;
+	size_t nb;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *data = malloc(sizes[i] + 1);
+		const uint8_t *p;
+
+		assert_non_null(data);
+		memset(data, 0x5A, sizes[i]);
+		aml_init(&a);
+		aml_buffer(&a, data, sizes[i]);
+		assert_int_equal(aml_finish(&a), 0);
+		assert_int_equal(a.buf[0], 0x11);
+		assert_int_equal(pkglen_decode(a.buf + 1, &nb), a.len - 1);
+		p = a.buf + 1 + nb;
+		p += check_buffer_size_int(p, sizes[i]);
+		assert_int_equal(a.buf + a.len - p, sizes[i]);
+		if (sizes[i])
+			assert_memory_equal(p, data, sizes[i]);
+		aml_free(&a);
+		free(data);
+	}
+}
+
+static void test_aml_nested_growth(void **state)
+{
+	uint8_t big[300];
+	struct aml a;
+	size_t nb1, nb2, v1, v2;
+
+	(void)state;
+	memset(big, 0x11, sizeof(big));
+	aml_init(&a);
+	aml_scope_begin(&a, "\\_SB_");
+	aml_device_begin(&a, "DEV0");
+	aml_name(&a, "BUF0");
+	aml_buffer(&a, big, sizeof(big));
+	aml_end(&a);
+	aml_name(&a, "LAST");
+	aml_integer(&a, 0x1234);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), 0);
+	/* Scope's PkgLength covers everything after the opcode. */
+	assert_int_equal(a.buf[0], 0x10);
+	v1 = pkglen_decode(a.buf + 1, &nb1);
+	assert_int_equal(v1, a.len - 1);
+	assert_int_equal(nb1, 2);
+	assert_memory_equal(a.buf + 1 + nb1, "\\_SB_", 5);
+	/* Device follows; its PkgLength ends right before Name(LAST). */
+	const uint8_t *d = a.buf + 1 + nb1 + 5;
+	assert_int_equal(d[0], 0x5B);
+	assert_int_equal(d[1], 0x82);
+	v2 = pkglen_decode(d + 2, &nb2);
+	assert_memory_equal(d + 2 + v2, "\x08LAST\x0b\x34\x12", 8);
+	assert_int_equal(d + 2 + v2 + 8, a.buf + a.len);
+	(void)nb2;
+	aml_free(&a);
+}
+
+static void test_aml_resources(void **state)
+{
+	const uint8_t tmpl[] = { 0x11, 0x10, 0x0A, 0x0D, 0x47, 0x01, 0xF8, 0x03,
+				 0xF8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00 };
+	const uint8_t res2[] = {
+		0x89, 0x06, 0x00, 0x0B, 0x01, 0x05, 0x00, 0x00, 0x00,
+		0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0xC0, 0xFE, 0x00, 0x10, 0x00, 0x00,
+		0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0x00,
+		0x00, 0x00, 0x00, 0x01,
+	};
+	const struct aml_addr_space bus = {
+		AML_ADDR_BUS, AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, 0,
+		0, 0, 0xFF, 0, 0x100 };
+	struct aml a;
+
+	(void)state;
+	aml_init(&a);
+	aml_restemplate_begin(&a);
+	aml_res_io(&a, 0x3F8, 0x3F8, 1, 8);
+	aml_res_irq_noflags(&a, 4);
+	aml_end(&a);
+	assert_aml(&a, tmpl, sizeof(tmpl));
+	aml_init(&a);
+	aml_restemplate_begin(&a);
+	aml_res_interrupt(&a, AML_INT_F_CONSUMER | AML_INT_F_EDGE | AML_INT_F_SHARED, 5);
+	aml_res_memory32_fixed(&a, 1, 0xFEC00000, 0x1000);
+	aml_res_word(&a, &bus);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), 0);
+	assert_int_equal(a.len, 4 + sizeof(res2) + 2);
+	assert_memory_equal(a.buf + 4, res2, sizeof(res2));
+	assert_memory_equal(a.buf + a.len - 2, "\x79\x00", 2);
+	aml_free(&a);
+}
+
+/* ResourceTemplate with one address space descriptor; aml_finish() result. */
+static int build_addr(struct aml *a, unsigned width, const struct aml_addr_space *s)
+{
+	aml_init(a);
+	aml_restemplate_begin(a);
+	if (width == 2)
+		aml_res_word(a, s);
+	else if (width == 4)
+		aml_res_dword(a, s);
+	else
+		aml_res_qword(a, s);
+	aml_end(a);
+	return aml_finish(a);
+}
+
+static void test_aml_addr_space_sizes(void **state)
+{
+	struct aml_addr_space s = {
+		AML_ADDR_MEMORY, AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED,
+		AML_MEM_F_RW, 0, 0x800000000ULL, 0xFFFFFFFFFULL, 0, 0x800000000ULL };
+	struct aml a;
+
+	(void)state;
+	assert_int_equal(build_addr(&a, 8, &s), 0);
+	/* 0x11 pkglen(1) 0x0A size: tag at 4, length 43, values at 4+6+8k */
+	assert_int_equal(a.buf[4], 0x8A);
+	assert_int_equal(get16(a.buf + 5), 43);
+	assert_int_equal(a.buf[7], 0);
+	assert_int_equal(a.buf[8], 0x0C);
+	assert_int_equal(a.buf[9], 0x01);
+	assert_int_equal(get64(a.buf + 4 + 6 + 8), 0x800000000ULL);
+	assert_int_equal(get64(a.buf + 4 + 6 + 16), 0xFFFFFFFFFULL);
+	assert_int_equal(get64(a.buf + 4 + 6 + 32), 0x800000000ULL);
+	aml_free(&a);
+	/* The same values do not fit a DWord descriptor. */
+	assert_int_equal(build_addr(&a, 4, &s), -EINVAL);
+	aml_free(&a);
+	s.min = 0xC0000000;
+	s.max = 0xFEBFFFFF;
+	s.length = 0x3EC00000;
+	assert_int_equal(build_addr(&a, 4, &s), 0);
+	assert_int_equal(a.buf[4], 0x87);
+	assert_int_equal(get16(a.buf + 5), 23);
+	assert_int_equal(get32(a.buf + 4 + 6 + 4), 0xC0000000u);
+	assert_int_equal(get32(a.buf + 4 + 6 + 16), 0x3EC00000u);
+	aml_free(&a);
+	assert_int_equal(build_addr(&a, 2, &s), -EINVAL);
+	aml_free(&a);
+}
+
+static void test_aml_misuse(void **state)
+{
+	struct aml a;
+
+	(void)state;
+	aml_init(&a);                      /* unclosed scope */
+	aml_scope_begin(&a, "_SB");
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);                      /* end without begin */
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);                      /* descriptor outside a template */
+	aml_res_io(&a, 0x60, 0x60, 1, 1);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);                      /* descriptor in a plain buffer */
+	aml_buffer_begin(&a);
+	aml_res_irq_noflags(&a, 1);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+}
+
+static void test_aml_bad_arguments(void **state)
+{
+	struct aml a;
+
+	(void)state;
+	aml_init(&a);
+	aml_restemplate_begin(&a);
+	aml_res_irq_noflags(&a, 16);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_method_begin(&a, "M8", 8, 0);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_package_begin(&a, 256);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);                      /* nesting deeper than the limit */
+	for (int i = 0; i <= AML_MAX_DEPTH; i++)
+		aml_scope_begin(&a, "DEEP");
+	assert_int_equal(aml_finish(&a), -E2BIG);
+	aml_free(&a);
+}
+
+/* ---- iasl validation ---- */
+
+static void iasl_dir_create(struct iasl_dir *d)
+{
+	strcpy(d->path, "/tmp/vmkit-acpi-XXXXXX");
+	assert_non_null(mkdtemp(d->path));
+}
+
+static void iasl_dir_remove(struct iasl_dir *d)
+{
+	DIR *dir;
+	struct dirent *de;
+	char p[512];
+
+	if (!d->path[0])
+		return;
+	dir = opendir(d->path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", d->path, de->d_name);
+		unlink(p);
+	}
+	closedir(dir);
+	rmdir(d->path);
+	d->path[0] = '\0';
+}
+
+static void write_file(const struct iasl_dir *d, const char *name, const void *data, size_t len)
+{
+	char p[512];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/%s", d->path, name);
+	fp = fopen(p, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Whole file as a NUL-terminated string, whitespace runs collapsed to ' '. */
+static char *read_text(const struct iasl_dir *d, const char *name, size_t *len_out)
+{
+	char p[512];
+	FILE *fp;
+	char *buf = malloc(1 << 20);
+	size_t n = 0;
+	int c, sp = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", d->path, name);
+	fp = fopen(p, "rb");
+	if (!fp)
+		fail_msg("iasl did not produce %s", name);
+	assert_non_null(buf);
+	while ((c = fgetc(fp)) != EOF && n < (1 << 20) - 2) {
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			sp = 1;
+			continue;
+		}
+		if (sp && n)
+			buf[n++] = ' ';
+		sp = 0;
+		buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	fclose(fp);
+	if (len_out)
+		*len_out = n;
+	return buf;
+}
+
+static void read_binary(const struct iasl_dir *d, const char *name, uint8_t *out,
+			size_t max, size_t *len)
+{
+	char p[512];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/%s", d->path, name);
+	fp = fopen(p, "rb");
+	if (!fp)
+		fail_msg("iasl did not produce %s", name);
+	*len = fread(out, 1, max, fp);
+	fclose(fp);
+}
+
+/* Run iasl with args inside the directory; returns its exit status and the
+ * combined stdout/stderr in out. */
+static int run_iasl(const struct iasl_dir *d, const char *args, char *out, size_t outsz)
+{
+	char cmd[1024];
+	FILE *pp;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && iasl %s 2>&1", d->path, args);
+	pp = popen(cmd, "r");
+	assert_non_null(pp);
+	n = fread(out, 1, outsz - 1, pp);
+	out[n] = '\0';
+	st = pclose(pp);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void assert_iasl_installed(void)
+{
+	if (system("command -v iasl >/dev/null 2>&1") != 0)
+		fail_msg("iasl is not installed: install acpica-tools (Debian package "
+			 "'acpica-tools') to validate the ACPI tables");
+}
+
+/* No diagnostic words in iasl output or its .dsl; the compile summary line
+ * "N Errors, N Warnings" must report zeros. */
+static void assert_clean(const char *what, const char *text)
+{
+	static const char *const bad[] = {
+		"error", "warning", "incorrect", "invalid", "****", "unknown",
+		"abort", "exception", "unexpected", "could not",
+	};
+	char *copy = strdup(text), *line, *save = NULL;
+
+	assert_non_null(copy);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "Compilation successful.")) {
+			if (!strstr(line, " 0 Errors, 0 Warnings"))
+				fail_msg("%s: %s", what, line);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (strcasestr(line, bad[i]))
+				fail_msg("%s: iasl reports \"%s\" in: %s", what, bad[i], line);
+	}
+	free(copy);
+}
+
+/* Disassemble name.dat; check exit status, output and the .dsl. Returns the
+ * whitespace-collapsed .dsl text (caller frees). */
+static char *iasl_disassemble(const struct iasl_dir *d, const char *name)
+{
+	char args[128], out[16384], dsl[128];
+	char *text;
+	int rc;
+
+	snprintf(args, sizeof(args), "-d %s.dat", name);
+	rc = run_iasl(d, args, out, sizeof(out));
+	if (rc != 0)
+		fail_msg("iasl -d %s.dat exited %d:\n%s", name, rc, out);
+	assert_clean(name, out);
+	if (!strstr(out, "Formatted output:") && !strstr(out, "Disassembly completed"))
+		fail_msg("iasl -d %s.dat did not disassemble:\n%s", name, out);
+	snprintf(dsl, sizeof(dsl), "%s.dsl", name);
+	text = read_text(d, dsl, NULL);
+	assert_clean(dsl, text);
+	return text;
+}
+
+static void assert_contains(const char *text, const char *what, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("%s lacks \"%s\"", what, needle);
+}
+
+static unsigned count_occurrences(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Recompile a disassembled DSDT with optimisations off and compare the AML
+ * body with the original byte for byte. */
+static void iasl_roundtrip_dsdt(const struct iasl_dir *d, const char *name,
+				const uint8_t *orig)
+{
+	char args[128], out[16384], aml[128];
+	uint8_t *back = malloc(1 << 16);
+	size_t len;
+	int rc;
+
+	assert_non_null(back);
+	snprintf(args, sizeof(args), "-oa -p %s-rt %s.dsl", name, name);
+	rc = run_iasl(d, args, out, sizeof(out));
+	if (rc != 0)
+		fail_msg("iasl %s exited %d:\n%s", args, rc, out);
+	assert_clean("recompile", out);
+	snprintf(aml, sizeof(aml), "%s-rt.aml", name);
+	read_binary(d, aml, back, 1 << 16, &len);
+	assert_int_equal(len, get32(orig + 4));
+	assert_memory_equal(back + 36, orig + 36, len - 36);
+	free(back);
+}
+
+/* ACPICA's own decoding of the FADT agrees with what we meant to write. */
+static void check_iasl_fadt(const struct iasl_dir *d)
+{
+	char *txt = iasl_disassemble(d, "facp");
+
+	assert_contains(txt, "facp", "SCI Interrupt : 0009");
+	assert_contains(txt, "facp", "PM1A Event Block Address : 00000600");
+	assert_contains(txt, "facp", "PM Timer Block Address : 00000608");
+	assert_contains(txt, "facp", "RTC Century Index : 32");
+	assert_contains(txt, "facp", "Reset Register Supported (V2) : 1");
+	assert_contains(txt, "facp", "Control Method Power Button (V1) : 0");
+	assert_contains(txt, "facp", "Control Method Sleep Button (V1) : 1");
+	assert_contains(txt, "facp", "32-bit PM Timer (V1) : 0");
+	assert_contains(txt, "facp", "Hardware Reduced (V5) : 0");
+	assert_contains(txt, "facp", "Address : 0000000000000CF9");
+	assert_contains(txt, "facp", "Value to cause reset : 06");
+	free(txt);
+}
+
+static void test_iasl_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(4);
+	struct iasl_dir *d = &f->dir;
+	struct tables t;
+	char *txt;
+
+	assert_iasl_installed();
+	build_ok(f, &p, &t);
+	iasl_dir_create(d);
+	write_file(d, "dsdt.dat", t.dsdt, get32(t.dsdt + 4));
+	write_file(d, "facp.dat", t.fadt, get32(t.fadt + 4));
+	write_file(d, "apic.dat", t.madt, get32(t.madt + 4));
+	write_file(d, "facs.dat", t.facs, get32(t.facs + 4));
+	write_file(d, "xsdt.dat", t.xsdt, get32(t.xsdt + 4));
+	write_file(d, "rsdt.dat", t.rsdt, get32(t.rsdt + 4));
+
+	check_iasl_fadt(d);
+	txt = iasl_disassemble(d, "apic");
+	assert_int_equal(count_occurrences(txt, "[Processor Local APIC]"), 4);
+	assert_int_equal(count_occurrences(txt, "[Interrupt Source Override]"), 2);
+	assert_int_equal(count_occurrences(txt, "[Local APIC NMI]"), 1);
+	assert_contains(txt, "apic", "I/O Apic ID : 04");
+	free(txt);
+	txt = iasl_disassemble(d, "dsdt");
+	assert_contains(txt, "dsdt", "EisaId (\"PNP0501\")");
+	assert_contains(txt, "dsdt", "Name (_S5, Package (0x04)");
+	assert_contains(txt, "dsdt", "IRQNoFlags () {4}");
+	free(txt);
+	iasl_roundtrip_dsdt(d, "dsdt", t.dsdt);
+	free(iasl_disassemble(d, "facs"));
+	free(iasl_disassemble(d, "xsdt"));
+	free(iasl_disassemble(d, "rsdt"));
+	/* iasl cannot disassemble an RSDP (no standard table header, even its
+	 * own `iasl -T RSDP` output is rejected): it is checked in test_rsdp. */
+	iasl_dir_remove(d);
+}
+
+static void test_iasl_madt_254(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_default(254);
+	struct iasl_dir *d = &f->dir;
+	struct tables t;
+	char *txt;
+
+	assert_iasl_installed();
+	build_ok(f, &p, &t);
+	iasl_dir_create(d);
+	write_file(d, "apic.dat", t.madt, get32(t.madt + 4));
+	txt = iasl_disassemble(d, "apic");
+	assert_int_equal(count_occurrences(txt, "[Processor Local APIC]"), 254);
+	assert_contains(txt, "apic", "I/O Apic ID : FE");
+	free(txt);
+	iasl_dir_remove(d);
+}
+
+/* Wrap AML in a DSDT header with a valid checksum. */
+static uint8_t *wrap_dsdt(const struct aml *a, size_t *len)
+{
+	uint8_t *t = calloc(1, 36 + a->len);
+	uint8_t s;
+
+	assert_non_null(t);
+	*len = 36 + a->len;
+	memcpy(t, "DSDT", 4);
+	for (int i = 0; i < 4; i++)
+		t[4 + i] = (uint8_t)(*len >> (8 * i));
+	t[8] = 2;
+	memcpy(t + 10, "VMKIT VMKITTST\1\0\0\0VMKT\1\0\0\0", 26);
+	memcpy(t + 36, a->buf, a->len);
+	s = sum8(t, *len);
+	t[9] = (uint8_t)-s;
+	return t;
+}
+
+/* A PCI host bridge style _CRS using every resource descriptor helper. */
+static void build_rich_crs(struct aml *a)
+{
+	const struct aml_addr_space bus = { AML_ADDR_BUS,
+		AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, 0, 0, 0, 0xFF, 0, 0x100 };
+	const struct aml_addr_space io = { AML_ADDR_IO,
+		AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, AML_IO_F_ENTIRE,
+		0, 0x0D00, 0xFFFF, 0, 0xF300 };
+	const struct aml_addr_space mem32 = { AML_ADDR_MEMORY,
+		AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, AML_MEM_F_RW,
+		0, 0xC0000000, 0xFEBFFFFF, 0, 0x3EC00000 };
+	const struct aml_addr_space mem64 = { AML_ADDR_MEMORY,
+		AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED,
+		AML_MEM_F_RW | AML_MEM_F_PREFETCH,
+		0, 0x800000000ULL, 0xFFFFFFFFFULL, 0, 0x800000000ULL };
+
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a);
+	aml_res_word(a, &bus);
+	aml_res_io(a, 0x0CF8, 0x0CF8, 1, 8);
+	aml_res_dword(a, &io);
+	aml_res_dword(a, &mem32);
+	aml_res_qword(a, &mem64);
+	aml_res_memory32_fixed(a, 1, 0xFEC00000, 0x1000);
+	aml_res_interrupt(a, AML_INT_F_CONSUMER | AML_INT_F_ACTIVE_LOW |
+			  AML_INT_F_SHARED, 16);
+	aml_res_irq_noflags(a, 9);
+	aml_end(a);
+}
+
+/* A device exercising every builder helper. */
+static void build_rich_aml(struct aml *a)
+{
+	uint8_t filler[100];
+
+	memset(filler, 0x42, sizeof(filler));
+	aml_scope_begin(a, "\\_SB_");
+	aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "DESC");
+	aml_string(a, "vmkit host bridge");
+	build_rich_crs(a);
+	aml_name(a, "BIGB");
+	aml_buffer(a, filler, sizeof(filler));
+	aml_name(a, "PKG0");
+	aml_package_begin(a, 5);
+	aml_integer(a, 0x12345678);
+	aml_integer(a, 0x123456789AULL);
+	aml_integer(a, UINT64_MAX);
+	aml_string(a, "x");
+	aml_package_begin(a, 1);
+	aml_integer(a, 0x300);
+	aml_end(a);
+	aml_end(a);
+	aml_method_begin(a, "_STA", 0, 0);
+	aml_return(a);
+	aml_integer(a, 0x0F);
+	aml_end(a);
+	aml_end(a);
+	aml_end(a);
+}
+
+static void test_iasl_builder_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct iasl_dir *d = &f->dir;
+	struct aml a;
+	uint8_t *tbl;
+	size_t len;
+	char *txt;
+
+	assert_iasl_installed();
+	aml_init(&a);
+	build_rich_aml(&a);
+	assert_int_equal(aml_finish(&a), 0);
+	tbl = wrap_dsdt(&a, &len);
+	iasl_dir_create(d);
+	write_file(d, "rich.dat", tbl, len);
+	txt = iasl_disassemble(d, "rich");
+	assert_contains(txt, "rich", "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,");
+	assert_contains(txt, "rich", "DWordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,");
+	assert_contains(txt, "rich", "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,");
+	assert_contains(txt, "rich", "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Prefetchable, ReadWrite,");
+	assert_contains(txt, "rich", "Memory32Fixed (ReadWrite, 0xFEC00000, // Address Base "
+			"0x00001000, // Address Length )");
+	assert_contains(txt, "rich", "Interrupt (ResourceConsumer, Level, ActiveLow, Shared, ,, ) { 0x00000010, }");
+	assert_contains(txt, "rich", "EisaId (\"PNP0A08\")");
+	assert_contains(txt, "rich", "0x000000123456789A,");
+	assert_contains(txt, "rich", "\"vmkit host bridge\"");
+	free(txt);
+	iasl_roundtrip_dsdt(d, "rich", tbl);
+	iasl_dir_remove(d);
+	free(tbl);
+	aml_free(&a);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_rsdp),
+		T(test_sdts_and_checksums),
+		T(test_fadt),
+		T(test_facs),
+		T(test_madt_1),
+		T(test_madt_4),
+		T(test_madt_254),
+		T(test_madt_custom),
+		T(test_dsdt_content),
+		T(test_enospc),
+		T(test_writes_stay_in_window),
+		T(test_bad_params),
+		cmocka_unit_test(test_aml_pkglen),
+		cmocka_unit_test(test_aml_scope_pkglen_boundaries),
+		cmocka_unit_test(test_aml_integers),
+		cmocka_unit_test(test_aml_names),
+		cmocka_unit_test(test_aml_bad_names),
+		cmocka_unit_test(test_aml_eisaid_string),
+		cmocka_unit_test(test_aml_scoped_terms),
+		cmocka_unit_test(test_aml_buffer_sizes),
+		cmocka_unit_test(test_aml_nested_growth),
+		cmocka_unit_test(test_aml_resources),
+		cmocka_unit_test(test_aml_addr_space_sizes),
+		cmocka_unit_test(test_aml_misuse),
+		cmocka_unit_test(test_aml_bad_arguments),
+		T(test_iasl_tables),
+		T(test_iasl_madt_254),
+		T(test_iasl_builder_roundtrip),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

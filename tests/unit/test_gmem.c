@@ -1,0 +1,75 @@
+/* test_gmem: the bounds-checked guest memory accessor. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "gmem.h"
+
+static uint8_t low[4096], high[8192];
+
+static void setup_mem(struct gmem *gm)
+{
+	memset(gm, 0, sizeof(*gm));
+	assert_int_equal(gmem_add_region(gm, 0, sizeof(low), low), 0);
+	assert_int_equal(gmem_add_region(gm, 0x100000000ULL, sizeof(high), high), 0);
+}
+
+static void test_ptr_bounds(void **state)
+{
+	struct gmem gm;
+
+	setup_mem(&gm);
+	assert_ptr_equal(gmem_ptr(&gm, 0, 4096), low);
+	assert_ptr_equal(gmem_ptr(&gm, 4095, 1), low + 4095);
+	assert_null(gmem_ptr(&gm, 4095, 2));
+	assert_null(gmem_ptr(&gm, 4096, 1));
+	assert_null(gmem_ptr(&gm, 1, UINT64_MAX));
+	assert_null(gmem_ptr(&gm, UINT64_MAX, 2));
+	assert_ptr_equal(gmem_ptr(&gm, 0x100000000ULL + 8191, 1), high + 8191);
+	assert_null(gmem_ptr(&gm, 0x100000000ULL - 1, 2));
+	assert_int_equal(gmem_size(&gm), sizeof(low) + sizeof(high));
+}
+
+static void test_rw(void **state)
+{
+	struct gmem gm;
+	uint32_t v = 0xdeadbeef, r = 0;
+
+	setup_mem(&gm);
+	assert_int_equal(gmem_write(&gm, 100, &v, 4), 0);
+	assert_int_equal(gmem_read(&gm, 100, &r, 4), 0);
+	assert_int_equal(r, v);
+	assert_int_equal(gmem_write(&gm, 4094, &v, 4), -EFAULT);
+	assert_int_equal(gmem_read(&gm, 0x200000000ULL, &r, 4), -EFAULT);
+	assert_int_equal(gmem_zero(&gm, 100, 4), 0);
+	assert_int_equal(low[100], 0);
+}
+
+static void test_add_region_bad(void **state)
+{
+	struct gmem gm;
+	uint8_t extra[16];
+
+	setup_mem(&gm);
+	assert_int_equal(gmem_add_region(&gm, 4000, 16, extra), -EINVAL);
+	assert_int_equal(gmem_add_region(&gm, UINT64_MAX - 4, 16, extra), -EINVAL);
+	assert_int_equal(gmem_add_region(&gm, 0x1000, 0, extra), -EINVAL);
+	assert_int_equal(gmem_add_region(&gm, 0x10000, 16, extra), 0);
+	assert_int_equal(gmem_add_region(&gm, 0x20000, 16, extra), 0);
+	assert_int_equal(gmem_add_region(&gm, 0x30000, 16, extra), -ENOSPC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ptr_bounds),
+		cmocka_unit_test(test_rw),
+		cmocka_unit_test(test_add_region_bad),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
