@@ -20,7 +20,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=release -Dtests=false $(MESON_OPTS) >/dev/null
 
 $(BUILD_ASAN)/build.ninja:
-	meson setup $(BUILD_ASAN) -Dsanitize=true -Dguest=false $(MESON_OPTS) >/dev/null
+	meson setup $(BUILD_ASAN) -Dsanitize=true $(MESON_OPTS) >/dev/null
 
 $(BUILD_FUZZ)/build.ninja:
 	CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true -Dtests=false -Dguest=false $(MESON_OPTS) >/dev/null

@@ -113,7 +113,7 @@ static int mptable_entry(struct mptable_ctx *c, const uint8_t *e)
 int mptable_parse(const uint8_t *t, uint32_t len, struct platform *p)
 {
 	struct mptable_ctx c = { .p = p };
-	uint32_t off = MPTABLE_HDR_LEN, n, i;
+	uint32_t off = MPTABLE_HDR_LEN;
 
 	if (len < MPTABLE_HDR_LEN || !lib_memeq(t, "PCMP", 4) ||
 	    lib_get16(t + 4) != len || lib_sum8(t, len) != 0) {
@@ -121,13 +121,15 @@ int mptable_parse(const uint8_t *t, uint32_t len, struct platform *p)
 		return -EINVAL;
 	}
 	p->lapic_addr = lib_get32(t + 36);
-	n = lib_get16(t + 34);
-	for (i = 0; i < n; i++) {
-		uint32_t elen = off < len ? mptable_entry_len(t[off]) : 0;
+	/* Walk by the base table length: some firmware leaves the entry
+	 * count at 0. */
+	while (off < len) {
+		uint32_t elen = mptable_entry_len(t[off]);
 		int ret;
 
 		if (elen == 0 || elen > len - off) {
-			glog("mptable: entry %u at offset %u is truncated or unknown", i, off);
+			glog("mptable: entry type %u at offset %u is truncated or unknown",
+			     t[off], off);
 			return -EINVAL;
 		}
 		ret = mptable_entry(&c, t + off);

@@ -203,6 +203,9 @@ static int wl_reset(struct guest *g)
 		return wl_reset_fail(g, 0, "");
 	wl_cmos_write(CMOS_RESET_COUNT, (uint8_t)(count + 1));
 	wl_cmos_write(CMOS_RESET_MAGIC, RESET_MAGIC);
+	if (wl_cmos_read(CMOS_RESET_COUNT) != count + 1 ||
+	    wl_cmos_read(CMOS_RESET_MAGIC) != RESET_MAGIC)
+		return wl_reset_fail(g, -EIO, "no CMOS NVRAM at ports 0x70/0x71 to count boots");
 	ret = power_reset(&g->plat);
 	return wl_reset_fail(g, ret, "the machine did not reset");
 }

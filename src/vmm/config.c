@@ -101,11 +101,7 @@ static int config_set_cpus(struct vm_config *cfg, const char *name, const char *
 
 static int config_set_serial(struct vm_config *cfg, const char *name, const char *val)
 {
-	int ret = chardev_parse(val, &cfg->serial);
-
-	if (ret < 0)
-		log_error("--%s: bad backend '%s'", name, val);
-	return ret;
+	return chardev_parse(val, &cfg->serial); /* logs what is wrong */
 }
 
 static int config_set_choice(const char *name, const char *val, const char *const *names,
@@ -292,14 +288,12 @@ static void config_long_options(struct option *lo)
 	lo[i] = (struct option){ 0 };
 }
 
-static int config_bad_option(char **argv)
+static int config_bad_option(int c, char **argv)
 {
 	const char *arg = argv[optind - 1];
 
-	if (optopt >= 0 && optopt < (int)ARRAY_SIZE(config_opts))
-		log_error("option --%s needs a value", config_opts[optopt].name);
-	else if (optopt == CONFIG_OPT_CONFIG)
-		log_error("option --config needs a value");
+	if (c == ':')
+		log_error("option %s needs a value", arg);
 	else
 		log_error("unknown option '%s' (see --help)", arg);
 	return -EINVAL;
@@ -314,7 +308,7 @@ static int config_first_pass(int argc, char **argv, const struct option *lo, str
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		if (c == '?' || c == ':')
-			return config_bad_option(argv);
+			return config_bad_option(c, argv);
 		if (c == CONFIG_OPT_HELP) {
 			config_usage();
 			return CONFIG_HELP;

@@ -13,8 +13,8 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VMM = os.environ.get("VMKIT_VMM", os.path.join(ROOT, "build-asan", "vmkit-vmm"))
-GUEST = os.environ.get("VMKIT_GUEST", os.path.join(ROOT, "build", "guest", "testguest.elf"))
+VMM = os.path.abspath(os.environ.get("VMKIT_VMM", os.path.join(ROOT, "build-asan", "vmkit-vmm")))
+GUEST = os.path.abspath(os.environ.get("VMKIT_GUEST", os.path.join(ROOT, "build", "guest", "testguest.elf")))
 # Generous: ring-0 guest code is emulated on nested PVM and ASan slows the VMM.
 TIMEOUT = float(os.environ.get("VMKIT_TEST_TIMEOUT", "120"))
 

@@ -43,7 +43,7 @@ def test_bad_options(name, tmp_path):
 def test_socket_path_too_long(tmp_path):
     path = "/tmp/" + "s" * 120
     r = run_vmm(["--kernel", GUEST, "--api-socket", path])
-    check_refused(r, "--api-socket", "108")
+    check_refused(r, "--api-socket", "107")
     assert not os.path.exists(path)
 
 
@@ -65,7 +65,7 @@ def kernel_case(tmp_path, content):
 
 
 @pytest.mark.parametrize("content,word", [
-    (None, "No such file"),
+    (None, "no such file"),
     (b"", "empty"),
     (b"\x7fELF\x02\x01\x01" + b"\0" * 20, "truncated"),
     (b"just some text, not a kernel\n" * 100, "neither"),

@@ -74,13 +74,9 @@ int pc_devices_create(struct vm *vm)
 
 void pc_devices_reset(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nhw; i++) {
-		pthread_mutex_t *lock = vm->hw[i].desc->lock(vm->hw[i].state);
-
-		pthread_mutex_lock(lock);
+	/* reset() takes the device's own lock */
+	for (unsigned i = 0; i < vm->nhw; i++)
 		vm->hw[i].desc->reset(vm->hw[i].state);
-		pthread_mutex_unlock(lock);
-	}
 }
 
 void pc_devices_destroy(struct vm *vm)
