@@ -2,9 +2,19 @@
 #include "gmem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
+#define GMEM_PUNCH_MIN (64 * 1024)
+#define GMEM_PAGE 4096ULL
+
 int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
+{
+	return gmem_add_region_fd(gm, gpa, size, hva, -1, 0);
+}
+
+int gmem_add_region_fd(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva,
+		       int fd, uint64_t fd_offset)
 {
 	if (size == 0 || !hva || gpa + size < gpa)
 		return -EINVAL;
@@ -16,7 +26,7 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
 		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
 			return -EINVAL;
 	}
-	gm->regions[gm->nregions++] = (struct gmem_region){ gpa, size, hva };
+	gm->regions[gm->nregions++] = (struct gmem_region){ gpa, size, hva, fd, fd_offset };
 	return 0;
 }
 
@@ -54,13 +64,45 @@ int gmem_write(const struct gmem *gm, uint64_t gpa, const void *src, size_t len)
 	return 0;
 }
 
+static const struct gmem_region *gmem_region_of(const struct gmem *gm, uint64_t gpa)
+{
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		if (gpa >= gm->regions[i].gpa && gpa - gm->regions[i].gpa < gm->regions[i].size)
+			return &gm->regions[i];
+	}
+	return NULL;
+}
+
+/* Zero the page-aligned middle of a large range by punching it out of the
+ * memfd; returns how many bytes of [gpa, gpa+len) stay to be memset at the
+ * head (*head) and where the tail starts (*tail). */
+static void gmem_punch(const struct gmem_region *r, uint64_t gpa, size_t len,
+		       uint64_t *head, uint64_t *tail)
+{
+	uint64_t start = (gpa + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
+	uint64_t end = (gpa + len) & ~(GMEM_PAGE - 1);
+
+	*head = len;
+	*tail = gpa + len;
+	if (r->fd < 0 || len < GMEM_PUNCH_MIN || end <= start)
+		return;
+	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(r->fd_offset + start - r->gpa), (off_t)(end - start)) < 0)
+		return;
+	*head = start - gpa;
+	*tail = end;
+}
+
 int gmem_zero(const struct gmem *gm, uint64_t gpa, size_t len)
 {
-	void *p = gmem_ptr(gm, gpa, len);
+	uint8_t *p = gmem_ptr(gm, gpa, len);
+	uint64_t head, tail;
 
 	if (!p)
 		return -EFAULT;
-	memset(p, 0, len);
+	gmem_punch(gmem_region_of(gm, gpa), gpa, len, &head, &tail);
+	memset(p, 0, head);
+	memset(p + (tail - gpa), 0, gpa + len - tail);
 	return 0;
 }
 

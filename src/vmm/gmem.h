@@ -13,6 +13,8 @@ struct gmem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
+	int fd;              /* backing memfd, or -1 */
+	uint64_t fd_offset;  /* where the region starts in fd */
 };
 
 struct gmem {
@@ -22,6 +24,10 @@ struct gmem {
 
 /* Add a region; regions must not overlap. 0, -ENOSPC or -EINVAL. */
 int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva);
+/* Same, for RAM backed by a shared memfd: large zeroed ranges are then
+ * punched out of the file instead of written (no page is touched). */
+int gmem_add_region_fd(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva,
+		       int fd, uint64_t fd_offset);
 /* Host pointer to [gpa, gpa+len), or NULL unless the whole range is RAM. */
 void *gmem_ptr(const struct gmem *gm, uint64_t gpa, uint64_t len);
 /* Copy in/out of guest memory; 0 or -EFAULT. */

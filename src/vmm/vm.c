@@ -354,10 +354,11 @@ static int vm_alloc_ram(struct vm *vm)
 		return ret;
 	}
 	madvise(vm->ram, size, MADV_DONTDUMP);
-	ret = gmem_add_region(&vm->gm, 0, vm->mm.ram_low_end, vm->ram);
+	ret = gmem_add_region_fd(&vm->gm, 0, vm->mm.ram_low_end, vm->ram, vm->mem_fd, 0);
 	if (ret == 0 && vm->mm.ram_high_size)
-		ret = gmem_add_region(&vm->gm, X86_HIGH_RAM_START, vm->mm.ram_high_size,
-				      vm->ram + vm->mm.ram_low_end);
+		ret = gmem_add_region_fd(&vm->gm, X86_HIGH_RAM_START, vm->mm.ram_high_size,
+					 vm->ram + vm->mm.ram_low_end, vm->mem_fd,
+					 vm->mm.ram_low_end);
 	return ret;
 }
 

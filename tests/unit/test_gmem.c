@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gmem.h"
 
@@ -64,12 +67,45 @@ static void test_add_region_bad(void **state)
 	assert_int_equal(gmem_add_region(&gm, 0x30000, 16, extra), -ENOSPC);
 }
 
+static void test_zero_punches_memfd(void **state)
+{
+	const size_t size = 1 << 20;
+	int fd = memfd_create("test-gmem", MFD_CLOEXEC);
+	struct gmem gm = { 0 };
+	struct stat st_before, st_after;
+	uint8_t *ram;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(ram != MAP_FAILED);
+	assert_int_equal(gmem_add_region_fd(&gm, 0x100000, size, ram, fd, 0), 0);
+	memset(ram, 0xaa, size);
+	fstat(fd, &st_before);
+	/* unaligned ends are memset, the aligned middle is punched out */
+	assert_int_equal(gmem_zero(&gm, 0x100000 + 100, size - 300), 0);
+	fstat(fd, &st_after);
+	assert_true(st_after.st_blocks < st_before.st_blocks);
+	for (size_t i = 0; i < size; i++)
+		assert_int_equal(ram[i], (i < 100 || i >= size - 200) ? 0xaa : 0);
+	/* small ranges are plain memsets */
+	memset(ram, 0xbb, 64);
+	assert_int_equal(gmem_zero(&gm, 0x100000 + 8, 16), 0);
+	assert_int_equal(ram[7], 0xbb);
+	assert_int_equal(ram[8], 0);
+	assert_int_equal(ram[24], 0xbb);
+	assert_int_equal(gmem_zero(&gm, 0x100000 + size - 8, 16), -EFAULT);
+	munmap(ram, size);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ptr_bounds),
 		cmocka_unit_test(test_rw),
 		cmocka_unit_test(test_add_region_bad),
+		cmocka_unit_test(test_zero_punches_memfd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

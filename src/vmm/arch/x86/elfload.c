@@ -276,8 +276,7 @@ static int elfload_walk_loads(struct gmem *gm, const struct elfload_file *ef, bo
 		if (!do_copy)
 			continue;
 		memcpy(gmem_ptr(gm, s.paddr, s.memsz), ef->data + s.offset, s.filesz);
-		memset(gmem_ptr(gm, s.paddr + s.filesz, s.memsz - s.filesz), 0,
-		       s.memsz - s.filesz);
+		gmem_zero(gm, s.paddr + s.filesz, s.memsz - s.filesz);
 	}
 	if (ld->nloads == 0) {
 		log_error("kernel %s: ELF file has no loadable segment", ef->name);
