@@ -100,8 +100,9 @@ struct hv_exit {
  * LAPIC) and PIT, and default GSI routing. 0 or -errno (message logged). */
 int hv_create(const char *dev_path, struct hv **out);
 void hv_destroy(struct hv *hv);
-/* Where KVM keeps its TSS on Intel VMX (3 pages inside the MMIO hole). */
-int hv_set_tss_addr(struct hv *hv, uint64_t gpa);
+/* Where KVM keeps its identity-map page and TSS (3 pages) on Intel VMX
+ * without unrestricted guest; both inside the MMIO hole. Before vCPUs. */
+int hv_set_tss_addr(struct hv *hv, uint64_t identity_map_gpa, uint64_t tss_gpa);
 /* Supported CPUID (KVM_GET_SUPPORTED_CPUID). *n in: capacity, out: count. */
 int hv_supported_cpuid(struct hv *hv, struct hv_cpuid_entry *entries, unsigned *n);
 /* Map [gpa, gpa+size) to host memory hva; slot numbers are the caller's. */
@@ -144,6 +145,8 @@ int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit);
 void hv_vcpu_kick(struct hv_vcpu *vcpu);
 /* Per-thread setup for kicks (signal handler for the kick signal). */
 int hv_vcpu_thread_init(struct hv_vcpu *vcpu);
+/* The vCPU thread is about to return: kicks stop signalling it. */
+void hv_vcpu_thread_exit(struct hv_vcpu *vcpu);
 /* Clear a pending kick (called by the vCPU thread once it has acted on it). */
 void hv_vcpu_kick_clear(struct hv_vcpu *vcpu);
 

@@ -89,22 +89,29 @@ static int hv_routes_commit(struct hv *hv)
 
 static int hv_open_dev(const char *path, int *fd)
 {
+	int err;
+
 	*fd = open(path, O_RDWR | O_CLOEXEC);
 	if (*fd >= 0)
 		return 0;
-	if (errno == ENOENT)
+	err = errno;
+	if (err == ENOENT)
 		log_error("%s does not exist: this host has no KVM (is the kvm module loaded?)", path);
-	else if (errno == EACCES || errno == EPERM)
+	else if (err == EACCES || err == EPERM)
 		log_error("%s is not accessible: permission denied (add the user to group kvm)", path);
 	else
-		log_error("cannot open %s: %s", path, strerror(errno));
-	return -errno;
+		log_error("cannot open %s: %s", path, strerror(err));
+	return -err;
 }
 
 static int hv_check(struct hv *hv, const char *path)
 {
 	int v = ioctl(hv->sys_fd, KVM_GET_API_VERSION, 0);
 
+	if (v < 0) {
+		log_error("%s is not a KVM device: %s", path, strerror(errno));
+		return -ENOTTY;
+	}
 	if (v != KVM_API_VERSION) {
 		log_error("%s: KVM API version %d, expected %d", path, v, KVM_API_VERSION);
 		return -ENOTSUP;
@@ -183,35 +190,64 @@ void hv_destroy(struct hv *hv)
 	if (hv->sys_fd >= 0)
 		close(hv->sys_fd);
 	pthread_mutex_destroy(&hv->route_lock);
+	free(hv->supported_cpuid);
 	free(hv);
 }
 
-int hv_set_tss_addr(struct hv *hv, uint64_t gpa)
+int hv_set_tss_addr(struct hv *hv, uint64_t identity_map_gpa, uint64_t tss_gpa)
 {
-	int ret = hv_ioctl(hv->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)gpa);
+	uint64_t ident = identity_map_gpa;
+	int ret = hv_ioctl(hv->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
 
+	if (ret < 0) {
+		log_error("KVM_SET_IDENTITY_MAP_ADDR 0x%llx: %s", (unsigned long long)ident,
+			  strerror(-ret));
+		return ret;
+	}
+	ret = hv_ioctl(hv->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)tss_gpa);
 	if (ret < 0)
-		log_debug("KVM_SET_TSS_ADDR: %s", strerror(-ret));
+		log_error("KVM_SET_TSS_ADDR 0x%llx: %s", (unsigned long long)tss_gpa, strerror(-ret));
 	return ret < 0 ? ret : 0;
+}
+
+/* KVM_GET_SUPPORTED_CPUID, retried with a larger buffer on E2BIG. */
+static int hv_fetch_cpuid(struct hv *hv)
+{
+	for (unsigned cap = 128; cap <= 4096; cap *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
+		int ret;
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = cap;
+		ret = hv_ioctl(hv->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (ret == 0) {
+			hv->supported_cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (ret != -E2BIG) {
+			log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return -E2BIG;
 }
 
 int hv_supported_cpuid(struct hv *hv, struct hv_cpuid_entry *entries, unsigned *n)
 {
-	size_t sz = sizeof(struct kvm_cpuid2) + HV_CPUID_MAX * sizeof(struct kvm_cpuid_entry2);
-	struct kvm_cpuid2 *c = calloc(1, sz);
-	int ret;
+	const struct kvm_cpuid2 *c;
 
-	if (!c)
-		return -ENOMEM;
-	c->nent = HV_CPUID_MAX;
-	ret = hv_ioctl(hv->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
-	if (ret < 0) {
-		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
-		goto out;
+	if (!hv->supported_cpuid) {
+		int ret = hv_fetch_cpuid(hv);
+
+		if (ret < 0)
+			return ret;
 	}
+	c = hv->supported_cpuid;
 	if (c->nent > *n) {
-		ret = -ENOSPC;
-		goto out;
+		log_error("KVM reports %u CPUID entries, more than %u", c->nent, *n);
+		return -ENOSPC;
 	}
 	for (unsigned i = 0; i < c->nent; i++) {
 		const struct kvm_cpuid_entry2 *k = &c->entries[i];
@@ -224,10 +260,7 @@ int hv_supported_cpuid(struct hv *hv, struct hv_cpuid_entry *entries, unsigned *
 		};
 	}
 	*n = c->nent;
-	ret = 0;
-out:
-	free(c);
-	return ret;
+	return 0;
 }
 
 int hv_set_memory(struct hv *hv, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)

@@ -15,6 +15,7 @@ struct hv {
 	int sys_fd;
 	int vm_fd;
 	int run_size;
+	struct kvm_cpuid2 *supported_cpuid; /* fetched once */
 	pthread_mutex_t route_lock;
 	unsigned nroutes;
 	struct kvm_irq_routing_entry routes[HV_MAX_ROUTES];
@@ -26,6 +27,7 @@ struct hv_vcpu {
 	int fd;
 	struct kvm_run *run;
 	int kick_pending; /* atomic */
+	pthread_mutex_t kick_lock; /* protects thread/has_thread */
 	pthread_t thread;
 	int has_thread;
 };

@@ -28,30 +28,36 @@ int hv_vcpu_create(struct hv *hv, unsigned id, struct hv_vcpu **out)
 		return -ENOMEM;
 	v->hv = hv;
 	v->id = id;
+	v->run = MAP_FAILED;
+	pthread_mutex_init(&v->kick_lock, NULL);
 	v->fd = hv_ioctl(hv->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)id);
 	if (v->fd < 0) {
 		ret = v->fd;
 		log_error("KVM_CREATE_VCPU %u: %s", id, strerror(-ret));
-		free(v);
-		return ret;
+		goto out;
 	}
 	v->run = mmap(NULL, (size_t)hv->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		ret = -errno;
-		close(v->fd);
-		free(v);
-		return ret;
+		log_error("vCPU %u: cannot map its kvm_run page: %s", id, strerror(-ret));
+		goto out;
 	}
 	*out = v;
 	return 0;
+out:
+	hv_vcpu_destroy(v);
+	return ret;
 }
 
 void hv_vcpu_destroy(struct hv_vcpu *v)
 {
 	if (!v)
 		return;
-	munmap(v->run, (size_t)v->hv->run_size);
-	close(v->fd);
+	if (v->run != MAP_FAILED)
+		munmap(v->run, (size_t)v->hv->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	pthread_mutex_destroy(&v->kick_lock);
 	free(v);
 }
 
@@ -179,6 +185,8 @@ int hv_vcpu_set_msrs(struct hv_vcpu *v, const struct hv_msr *msrs, unsigned n)
 		m->entries[i].data = msrs[i].data;
 	}
 	ret = hv_ioctl(v->fd, KVM_SET_MSRS, m);
+	if (ret < 0)
+		log_error("vCPU %u: KVM_SET_MSRS: %s", v->id, strerror(-ret));
 	if (ret >= 0 && (unsigned)ret < n) {
 		log_error("vCPU %u: KVM refused MSR 0x%x", v->id, msrs[ret].index);
 		ret = -EIO;
@@ -195,12 +203,15 @@ int hv_vcpu_set_fpu_default(struct hv_vcpu *v)
 	return ret < 0 ? ret : 0;
 }
 
+#define LAPIC_LVT_MASKED (1u << 16)
+
+/* Delivery mode of an LVT entry, unmasked (as a PC BIOS leaves LINT0/1). */
 static void hv_lapic_set_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
 {
 	uint32_t val;
 
 	memcpy(&val, &l->regs[reg], 4);
-	val = (val & ~0x700u) | mode;
+	val = (val & ~(0x700u | LAPIC_LVT_MASKED)) | mode;
 	memcpy(&l->regs[reg], &val, 4);
 }
 
@@ -236,22 +247,36 @@ int hv_vcpu_thread_init(struct hv_vcpu *v)
 	sigset_t set;
 
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(HV_KICK_SIGNAL, &sa, NULL) < 0)
+	if (sigaction(HV_KICK_SIGNAL, &sa, NULL) < 0) {
+		log_error("vCPU %u: cannot install the kick signal handler: %s", v->id,
+			  strerror(errno));
 		return -errno;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, HV_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pthread_mutex_lock(&v->kick_lock);
 	v->thread = pthread_self();
-	__atomic_store_n(&v->has_thread, 1, __ATOMIC_RELEASE);
+	v->has_thread = 1;
+	pthread_mutex_unlock(&v->kick_lock);
 	return 0;
+}
+
+void hv_vcpu_thread_exit(struct hv_vcpu *v)
+{
+	pthread_mutex_lock(&v->kick_lock);
+	v->has_thread = 0;
+	pthread_mutex_unlock(&v->kick_lock);
 }
 
 void hv_vcpu_kick(struct hv_vcpu *v)
 {
 	__atomic_store_n(&v->kick_pending, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&v->has_thread, __ATOMIC_ACQUIRE))
+	pthread_mutex_lock(&v->kick_lock);
+	if (v->has_thread)
 		pthread_kill(v->thread, HV_KICK_SIGNAL);
+	pthread_mutex_unlock(&v->kick_lock);
 }
 
 void hv_vcpu_kick_clear(struct hv_vcpu *v)
@@ -334,6 +359,8 @@ static void hv_exit_decode(struct hv_vcpu *v, struct hv_exit *e)
 
 int hv_vcpu_run(struct hv_vcpu *v, struct hv_exit *e)
 {
+	int ret;
+
 	for (;;) {
 		if (ioctl(v->fd, KVM_RUN, 0) == 0)
 			break;
@@ -347,8 +374,9 @@ int hv_vcpu_run(struct hv_vcpu *v, struct hv_exit *e)
 		}
 		if (errno == EAGAIN)
 			continue;
-		log_error("KVM_RUN on vCPU %u: %s", v->id, strerror(errno));
-		return -errno;
+		ret = -errno;
+		log_error("KVM_RUN on vCPU %u: %s", v->id, strerror(-ret));
+		return ret;
 	}
 	hv_exit_decode(v, e);
 	return 0;

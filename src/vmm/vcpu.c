@@ -47,8 +47,6 @@ static int vcpu_setup_boot(struct vcpu *c, const struct boot_entry *be)
 		ret = hv_vcpu_set_sregs(c->hv, &sregs);
 	if (ret == 0)
 		ret = hv_vcpu_set_regs(c->hv, &regs);
-	if (ret < 0)
-		log_error("vCPU 0: cannot set the boot register state: %s", strerror(-ret));
 	return ret;
 }
 
@@ -57,6 +55,7 @@ int vcpu_create(struct vm *vm, unsigned index, const struct boot_entry *be, stru
 	struct vcpu *c = calloc(1, sizeof(*c));
 	struct hv_msr msrs[16];
 	unsigned nmsrs = cpuid_boot_msrs(msrs, ARRAY_SIZE(msrs));
+	const char *step;
 	int ret;
 
 	if (!c)
@@ -66,15 +65,18 @@ int vcpu_create(struct vm *vm, unsigned index, const struct boot_entry *be, stru
 	ret = hv_vcpu_create(vm->hv, index, &c->hv);
 	if (ret < 0)
 		goto out;
+	step = "CPUID";
 	ret = vcpu_setup_cpuid(c);
-	if (ret == 0)
+	if (ret == 0 && (step = "MSRs"))
 		ret = hv_vcpu_set_msrs(c->hv, msrs, nmsrs);
-	if (ret == 0)
+	if (ret == 0 && (step = "FPU state"))
 		ret = hv_vcpu_set_fpu_default(c->hv);
-	if (ret == 0)
+	if (ret == 0 && (step = "local APIC"))
 		ret = hv_vcpu_setup_lapic(c->hv);
-	if (ret == 0 && index == 0)
+	if (ret == 0 && index == 0 && (step = "boot registers"))
 		ret = vcpu_setup_boot(c, be);
+	if (ret < 0)
+		log_error("vCPU %u: cannot set up its %s: %s", index, step, strerror(-ret));
 out:
 	if (ret < 0) {
 		vcpu_destroy(c);
@@ -96,9 +98,11 @@ static void vcpu_dump(struct vcpu *c, const char *what)
 		return;
 	}
 	sym = symbols_lookup(c->vm->syms, r.rip, &off);
-	log_error("vCPU %u: %s at RIP 0x%016llx%s%s%s+0x%llx%s", c->index, what,
-		  (unsigned long long)r.rip, sym ? " (" : "", sym ? sym : "", sym ? "" : "",
-		  (unsigned long long)(sym ? off : 0), sym ? ")" : "");
+	if (sym)
+		log_error("vCPU %u: %s at RIP 0x%016llx (%s+0x%llx)", c->index, what,
+			  (unsigned long long)r.rip, sym, (unsigned long long)off);
+	else
+		log_error("vCPU %u: %s at RIP 0x%016llx", c->index, what, (unsigned long long)r.rip);
 	log_error("  RAX %016llx RBX %016llx RCX %016llx RDX %016llx",
 		  (unsigned long long)r.rax, (unsigned long long)r.rbx,
 		  (unsigned long long)r.rcx, (unsigned long long)r.rdx);
@@ -233,6 +237,7 @@ static void *vcpu_thread(void *arg)
 			__atomic_add_fetch(&c->exits, 1, __ATOMIC_RELAXED);
 		vcpu_handle(c, &e);
 	}
+	hv_vcpu_thread_exit(c->hv);
 	return NULL;
 }
 
@@ -241,8 +246,15 @@ int vcpu_start(struct vcpu *c)
 	sigset_t all, old;
 	int ret;
 
-	/* Threads start with host signals blocked; only the kick is unblocked. */
+	/* Threads start with host signals blocked (the kick is unblocked by the
+	 * thread); faults stay deliverable so the fatal-signal handler that
+	 * restores the terminal runs. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&c->thread, NULL, vcpu_thread, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

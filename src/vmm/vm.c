@@ -127,16 +127,30 @@ static void vm_kick_all(struct vm *vm)
 	}
 }
 
+static bool vm_may_run(const struct vm *vm, const struct vcpu *c)
+{
+	return (vm->state == VM_STATE_RUNNING && vm->action == VM_ACTION_NONE) ||
+	       __atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
+}
+
 void vm_vcpu_wait_runnable(struct vm *vm, struct vcpu *c)
 {
 	pthread_mutex_lock(&vm->lock);
-	while ((vm->state != VM_STATE_RUNNING || vm->action != VM_ACTION_NONE) &&
-	       !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+	if (!vm_may_run(vm, c)) {
 		vm->parked++;
-		pthread_cond_broadcast(&vm->cond);
-		pthread_cond_wait(&vm->cond, &vm->lock);
+		pthread_cond_signal(&vm->park_cond);
+		while (!vm_may_run(vm, c))
+			pthread_cond_wait(&vm->run_cond, &vm->lock);
 		vm->parked--;
 	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* Wake parked vCPUs (they re-check whether they may run). */
+static void vm_wake_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -157,8 +171,12 @@ void vm_request(struct vm *vm, enum vm_action action, enum vm_reason reason, int
 	queue = !vm->action_queued;
 	vm->action_queued = true;
 	pthread_mutex_unlock(&vm->lock);
-	if (queue)
-		evloop_call(vm->loop, vm_do_action, vm);
+	if (queue && evloop_call(vm->loop, vm_do_action, vm) < 0) {
+		log_error("cannot queue the VM's %s request: out of memory", vm_reason_name(reason));
+		pthread_mutex_lock(&vm->lock);
+		vm->action_queued = false;
+		pthread_mutex_unlock(&vm->lock);
+	}
 	vm_kick_all(vm);
 }
 
@@ -166,13 +184,15 @@ void vm_request(struct vm *vm, enum vm_action action, enum vm_reason reason, int
 
 static void vm_teardown(struct vm *vm)
 {
+	/* Tell every vCPU first, then join: none keeps running guest code
+	 * while the others are being joined. */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		if (vm->vcpus[i])
+		if (vm->vcpus[i]) {
 			__atomic_store_n(&vm->vcpus[i]->stop, 1, __ATOMIC_RELEASE);
+			vcpu_kick(vm->vcpus[i]);
+		}
 	}
-	pthread_mutex_lock(&vm->lock);
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
+	vm_wake_vcpus(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_stop(vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -196,7 +216,7 @@ static int vm_map_memory(struct vm *vm)
 		ret = hv_set_memory(vm->hv, 1, X86_HIGH_RAM_START, vm->mm.ram_high_size,
 				    vm->ram + vm->mm.ram_low_end);
 	if (ret == 0)
-		(void)hv_set_tss_addr(vm->hv, X86_KVM_TSS_GPA);
+		ret = hv_set_tss_addr(vm->hv, X86_KVM_IDMAP_GPA, X86_KVM_TSS_GPA);
 	return ret;
 }
 
@@ -228,9 +248,12 @@ static int vm_boot(struct vm *vm)
 
 static void vm_stop_now(struct vm *vm, enum vm_reason reason, int status)
 {
+	pthread_mutex_lock(&vm->lock);
 	vm->state = VM_STATE_SHUTDOWN;
+	vm->action = VM_ACTION_STOP; /* later requests change nothing */
 	vm->reason = reason;
 	vm->exit_status = status;
+	pthread_mutex_unlock(&vm->lock);
 	vm_event(vm, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", vm_reason_is_guest(reason),
 					   "reason", vm_reason_name(reason)));
 	evloop_stop(vm->loop);
@@ -238,6 +261,7 @@ static void vm_stop_now(struct vm *vm, enum vm_reason reason, int status)
 
 static void vm_reset_now(struct vm *vm, enum vm_reason reason)
 {
+	bool stopping;
 	int ret;
 
 	log_info("resetting the VM (%s)", vm_reason_name(reason));
@@ -246,8 +270,12 @@ static void vm_reset_now(struct vm *vm, enum vm_reason reason)
 	vm_teardown(vm);
 	pc_devices_reset(vm);
 	pthread_mutex_lock(&vm->lock);
-	vm->action = VM_ACTION_NONE;
+	stopping = vm->action == VM_ACTION_STOP; /* a stop came in meanwhile: it wins */
+	if (!stopping)
+		vm->action = VM_ACTION_NONE;
 	pthread_mutex_unlock(&vm->lock);
+	if (stopping)
+		return; /* its queued call stops the VM */
 	ret = vm_boot(vm);
 	if (ret < 0)
 		vm_stop_now(vm, VM_REASON_HOST_ERROR, VM_EXIT_HOST_ERROR);
@@ -265,9 +293,11 @@ static void vm_do_action(void *opaque)
 	reason = vm->reason;
 	status = vm->exit_status;
 	vm->action_queued = false;
-	pthread_mutex_unlock(&vm->lock);
-	if (vm->state == VM_STATE_SHUTDOWN)
+	if (vm->state == VM_STATE_SHUTDOWN) {
+		pthread_mutex_unlock(&vm->lock);
 		return;
+	}
+	pthread_mutex_unlock(&vm->lock);
 	if (action == VM_ACTION_RESET && reason == VM_REASON_GUEST_RESET &&
 	    vm->cfg->on_reboot == CONFIG_REBOOT_EXIT)
 		action = VM_ACTION_STOP;
@@ -298,14 +328,16 @@ int vm_pause(struct vm *vm)
 	vm->state = VM_STATE_PAUSED;
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += 5;
 	pthread_mutex_lock(&vm->lock);
 	while (vm->parked < vm->ncpus && ret == 0)
-		ret = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
+		ret = pthread_cond_timedwait(&vm->park_cond, &vm->lock, &deadline);
 	pthread_mutex_unlock(&vm->lock);
-	if (ret)
+	if (ret) {
 		log_warn("pause: not every vCPU stopped within 5 s");
+		return -ETIMEDOUT;
+	}
 	vm_event(vm, "STOP", NULL);
 	return 0;
 }
@@ -318,7 +350,7 @@ int vm_resume(struct vm *vm)
 		return vm->state == VM_STATE_RUNNING ? 0 : -EINVAL;
 	}
 	vm->state = VM_STATE_RUNNING;
-	pthread_cond_broadcast(&vm->cond);
+	pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->lock);
 	vm_event(vm, "RESUME", NULL);
 	return 0;
@@ -433,6 +465,16 @@ static int vm_setup(struct vm *vm)
 	return ret;
 }
 
+static void vm_cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 int vm_create(const struct vm_config *cfg, uint64_t start_ns, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -447,7 +489,8 @@ int vm_create(const struct vm_config *cfg, uint64_t start_ns, struct vm **out)
 	vm->devhost = (struct devhost){ &vm_devhost_ops, vm };
 	vm->state = VM_STATE_RUNNING;
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
+	vm_cond_init_monotonic(&vm->park_cond);
 	iobus_init(&vm->pio, "pio");
 	iobus_init(&vm->mmio, "mmio");
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
@@ -514,7 +557,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->mem_fd >= 0)
 		close(vm->mem_fd);
 	free(vm->vcpus);
-	pthread_cond_destroy(&vm->cond);
+	pthread_cond_destroy(&vm->run_cond);
+	pthread_cond_destroy(&vm->park_cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }

@@ -83,7 +83,8 @@ struct vm {
 	int signal_fd;
 
 	pthread_mutex_t lock; /* protects what follows */
-	pthread_cond_t cond;
+	pthread_cond_t run_cond;  /* vCPUs wait here while they may not run */
+	pthread_cond_t park_cond; /* vm_pause waits here for vCPUs to park */
 	enum vm_state state;
 	unsigned parked;      /* vCPUs waiting while paused */
 	enum vm_action action;

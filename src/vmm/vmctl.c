@@ -63,7 +63,10 @@ static int vmctl_state_error(int ret, const char *what, char **err)
 
 static int vmctl_pause(void *opaque, json_t *args, json_t **ret, char **err)
 {
-	return vmctl_state_error(vm_pause(opaque), "the VM is shut down", err);
+	int rc = vm_pause(opaque);
+
+	return vmctl_state_error(rc, rc == -ETIMEDOUT ? "not every vCPU stopped within 5 s" :
+				 "the VM is shut down", err);
 }
 
 static int vmctl_resume(void *opaque, json_t *args, json_t **ret, char **err)

@@ -93,3 +93,24 @@ def test_triple_fault_reset_mode(vm_factory):
     assert ev["data"] == {"guest": True, "reason": "triple-fault"}
     vm.qmp.cmd("quit")
     assert vm.wait() == 0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_paused_vm_is_idle(vm_factory):
+    """Parked vCPUs sleep: a paused 4-vCPU VM burns (next to) no host CPU."""
+    import time
+    vm = vm_factory(guest_args("workload=idle", cpus=4))
+    vm.wait_serial("testguest: idle: waiting")
+    assert vm.qmp.cmd("pause") == {"return": {}}
+    before = cpu_seconds(vm.proc.pid)
+    time.sleep(2)
+    used = cpu_seconds(vm.proc.pid) - before
+    assert used < 0.5, f"paused VM used {used:.2f} s of CPU in 2 s"
+    vm.qmp.cmd("resume")
+    vm.qmp.cmd("quit")
+    assert vm.wait() == 0

@@ -13,7 +13,14 @@
 
 #define SIG HV_CPUID_FLAG_SIGNIFICANT_INDEX
 
+static unsigned fake_supported_vendor(struct hv_cpuid_entry *e, uint32_t vendor_ebx);
+
 static unsigned fake_supported(struct hv_cpuid_entry *e)
+{
+	return fake_supported_vendor(e, 0x68747541); /* AuthenticAMD: AMD leaves apply */
+}
+
+static unsigned fake_supported_vendor(struct hv_cpuid_entry *e, uint32_t vendor_ebx)
 {
 	const struct hv_cpuid_entry src[] = {
 		{ 0, 0, 0, 0x1f, 0x756e6547, 0x6c65746e, 0x49656e69 },
@@ -29,9 +36,12 @@ static unsigned fake_supported(struct hv_cpuid_entry *e)
 		{ 0x80000001, 0, 0, 0, 0, (1u << 2), 0 },
 		{ 0x80000008, 0, 0, 0x3027, 0, 0x7, 0 },
 		{ 0x40000000, 0, 0, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d },
+		{ 0x8000001d, 0, SIG, 0x00000121, 0x01c0003f, 0x3f, 0 },
+		{ 0x8000001d, 3, SIG, 0x00004163, 0x03c0003f, 0x3fff, 0 },
 	};
 
 	memcpy(e, src, sizeof(src));
+	e[0].ebx = vendor_ebx;
 	return ARRAY_SIZE(src);
 }
 
@@ -101,6 +111,26 @@ static void test_topology_leaves(void **state)
 	assert_non_null(cpuid_find(e, n, 0x40000000, 0)); /* KVM leaves kept */
 }
 
+static void test_amd_cache_and_vendor(void **state)
+{
+	struct hv_cpuid_entry e[64];
+	unsigned n = fake_supported(e);
+	struct hv_cpuid_entry *x;
+
+	assert_int_equal(cpuid_filter(e, &n, 64, 0, 4), 0);
+	x = cpuid_find(e, n, 0x8000001d, 3);
+	assert_int_equal((x->eax >> 14) & 0xfff, 3);    /* L3 shared by all 4 */
+	x = cpuid_find(e, n, 0x8000001d, 0);
+	assert_int_equal((x->eax >> 14) & 0xfff, 0);    /* L1 per core */
+	/* an Intel host: AMD-only leaves are left as KVM reports them */
+	n = fake_supported_vendor(e, 0x756e6547);       /* GenuineIntel */
+	assert_int_equal(cpuid_filter(e, &n, 64, 0, 4), 0);
+	x = cpuid_find(e, n, 0x80000008, 0);
+	assert_int_equal(x->ecx, 0x7);
+	x = cpuid_find(e, n, 0x80000001, 0);
+	assert_int_equal(x->ecx, 1u << 2);
+}
+
 static void test_bad_args(void **state)
 {
 	struct hv_cpuid_entry e[64];
@@ -131,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_leaf1),
 		cmocka_unit_test(test_uniprocessor),
 		cmocka_unit_test(test_topology_leaves),
+		cmocka_unit_test(test_amd_cache_and_vendor),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_boot_msrs),
 	};

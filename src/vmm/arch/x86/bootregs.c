@@ -28,7 +28,8 @@ static const uint64_t bootregs_gdt[] = {
 	0x00cf9b000000ffffull, /* 0x08: 32-bit flat code */
 	0x00af9b000000ffffull, /* 0x10: 64-bit code */
 	0x00cf93000000ffffull, /* 0x18: flat data */
-	0x00008b0000000067ull, /* 0x20: TSS (busy, base 0) */
+	0x00008b0000000067ull, /* 0x20: TSS (busy, base 0), low half */
+	0,                     /*       its high half (16-byte descriptor in long mode) */
 };
 
 static struct hv_segment bootregs_seg(uint16_t sel, uint8_t type, uint8_t l, uint8_t db)

@@ -13,6 +13,8 @@
 #define CPUID1_EDX_HTT (1u << 28)
 #define CPUID81_ECX_CMPLEGACY (1u << 1)
 #define CPUID81_ECX_SVM (1u << 2)
+#define CPUID_VENDOR_AMD 0x68747541u   /* "Auth" of AuthenticAMD */
+#define CPUID_VENDOR_HYGON 0x6f677948u /* "Hygo" of HygonGenuine */
 #define CPUID_LEVEL_SMT 1u
 #define CPUID_LEVEL_CORE 2u
 
@@ -49,16 +51,25 @@ static void cpuid_leaf1(struct hv_cpuid_entry *e, unsigned vcpu, unsigned ncpus)
 		e->edx &= ~CPUID1_EDX_HTT;
 }
 
-/* Intel deterministic cache parameters: cores per package, sharing. */
-static void cpuid_leaf4(struct hv_cpuid_entry *e, unsigned ncpus)
+/* Cache sharing (EAX[25:14], leaf 4 and AMD's 0x8000001D): L1/L2 per core,
+ * L3 shared by the whole package. */
+static void cpuid_cache_sharing(struct hv_cpuid_entry *e, unsigned ncpus)
 {
 	unsigned level = (e->eax >> 5) & 7;
 	uint32_t sharing = level >= 3 ? (1u << cpuid_order(ncpus)) - 1 : 0;
 
 	if ((e->eax & 0x1f) == 0)
 		return; /* no more caches */
-	e->eax &= 0x3fff;
-	e->eax |= (((1u << cpuid_order(ncpus)) - 1) << 26) | (sharing << 14);
+	e->eax = (e->eax & ~(0xfffu << 14)) | (sharing << 14);
+}
+
+/* Intel deterministic cache parameters: also cores per package. */
+static void cpuid_leaf4(struct hv_cpuid_entry *e, unsigned ncpus)
+{
+	if ((e->eax & 0x1f) == 0)
+		return;
+	cpuid_cache_sharing(e, ncpus);
+	e->eax = (e->eax & 0x03ffffffu) | (((1u << cpuid_order(ncpus)) - 1) << 26);
 }
 
 static int cpuid_remove(struct hv_cpuid_entry *e, unsigned *n, uint32_t function)
@@ -108,6 +119,10 @@ static void cpuid_amd_leaves(struct hv_cpuid_entry *e, unsigned n, unsigned vcpu
 	x = cpuid_find(e, n, 0x80000008, 0);
 	if (x)
 		x->ecx = (x->ecx & ~0xf0ffu) | (cpuid_order(ncpus) << 12) | (ncpus - 1);
+	for (unsigned i = 0; i < n; i++) {
+		if (e[i].function == 0x8000001d)
+			cpuid_cache_sharing(&e[i], ncpus);
+	}
 	x = cpuid_find(e, n, 0x8000001e, 0);
 	if (x) {
 		x->eax = vcpu;
@@ -130,8 +145,9 @@ int cpuid_filter(struct hv_cpuid_entry *e, unsigned *n, unsigned max,
 		else if (e[i].function == 4)
 			cpuid_leaf4(&e[i], ncpus);
 	}
-	cpuid_amd_leaves(e, *n, vcpu, ncpus);
 	leaf0 = cpuid_find(e, *n, 0, 0);
+	if (leaf0 && (leaf0->ebx == CPUID_VENDOR_AMD || leaf0->ebx == CPUID_VENDOR_HYGON))
+		cpuid_amd_leaves(e, *n, vcpu, ncpus);
 	if (leaf0 && leaf0->eax >= 0xb) {
 		ret = cpuid_topology(e, n, max, 0xb, vcpu, ncpus);
 		if (ret < 0)

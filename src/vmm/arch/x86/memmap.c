@@ -41,7 +41,7 @@ int memmap_init(struct memmap *mm, uint64_t ram_size)
 	if (ret == 0)
 		ret = memmap_reserve(mm, X86_LAPIC_GPA, X86_LAPIC_SIZE, "lapic");
 	if (ret == 0)
-		ret = memmap_reserve(mm, X86_KVM_TSS_GPA, X86_KVM_TSS_SIZE, "kvm-tss");
+		ret = memmap_reserve(mm, X86_KVM_IDMAP_GPA, 0x1000 + X86_KVM_TSS_SIZE, "kvm-tss");
 	return ret;
 }
 

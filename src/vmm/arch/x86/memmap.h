@@ -17,11 +17,12 @@
 #define X86_IOAPIC_SIZE      0x1000ULL
 #define X86_LAPIC_GPA        0xFEE00000ULL
 #define X86_LAPIC_SIZE       0x1000ULL
+#define X86_KVM_IDMAP_GPA    0xFFFBC000ULL  /* KVM's identity-map page on Intel VMX */
 #define X86_KVM_TSS_GPA      0xFFFBD000ULL  /* KVM's TSS on Intel VMX (3 pages) */
 #define X86_KVM_TSS_SIZE     0x3000ULL
 
 /* Low-memory boot structures (all inside the first 1 MiB). */
-#define X86_GDT_GPA          0x500ULL     /* boot GDT, 4 entries */
+#define X86_GDT_GPA          0x500ULL     /* boot GDT */
 #define X86_PVH_INFO_GPA     0x6000ULL    /* hvm_start_info + memmap + modlist */
 #define X86_PVH_INFO_SIZE    0x1000ULL
 #define X86_ZERO_PAGE_GPA    0x7000ULL    /* Linux boot_params */

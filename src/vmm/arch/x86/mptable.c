@@ -152,6 +152,11 @@ static void mp_write_float(uint8_t *f, uint32_t config_gpa)
 	f[10] = mp_checksum(f, MP_FLOAT_LEN);
 }
 
+uint64_t mptable_size(unsigned ncpus)
+{
+	return MP_FLOAT_LEN + mp_config_len(ncpus);
+}
+
 int mptable_build(struct gmem *gm, uint64_t gpa, uint64_t size, unsigned ncpus,
 		  uint64_t ioapic_addr)
 {

@@ -104,13 +104,11 @@ static int pc_firmware(struct vm *vm, uint64_t *rsdp)
 	ret = gmem_write(&vm->gm, PC_BDA_EBDA_SEG, &ebda_seg, sizeof(ebda_seg));
 	if (ret == 0)
 		ret = gmem_write(&vm->gm, PC_BDA_BASE_MEM, &base_kib, sizeof(base_kib));
-	if (ret == 0)
+	/* The EBDA holds an MP table for up to 40 CPUs; ACPI's MADT describes more. */
+	if (ret == 0 && mptable_size(vm->ncpus) <= X86_EBDA_SIZE)
 		ret = mptable_build(&vm->gm, X86_EBDA_GPA, X86_EBDA_SIZE, vm->ncpus, X86_IOAPIC_GPA);
-	if (ret == -ENOSPC) {
-		/* The EBDA holds an MP table for up to 40 CPUs; ACPI describes more. */
+	else if (ret == 0)
 		log_info("%u vCPUs do not fit in an MP table: ACPI's MADT only", vm->ncpus);
-		ret = 0;
-	}
 	if (ret == 0)
 		ret = acpi_build(&vm->gm, X86_ACPI_GPA, X86_ACPI_SIZE, &ap, rsdp);
 	if (ret < 0)
