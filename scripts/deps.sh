@@ -3,13 +3,17 @@
 # Idempotent; prints nothing when everything is already installed.
 #   scripts/deps.sh run     build + boot the default guest
 #   scripts/deps.sh check   everything the test suite uses as well
+#   scripts/deps.sh linux   what guest/linux/build.sh needs (kernel + initramfs)
 set -eu
-need_run="meson ninja-build gcc pkg-config libjansson-dev"
-need_check="$need_run libcmocka-dev clang python3 python3-pytest acpica-tools qemu-system-x86 xz-utils"
+need_run="meson ninja-build gcc pkg-config libjansson-dev zlib1g-dev libzstd-dev"
+need_check="$need_run libcmocka-dev clang python3 python3-pytest acpica-tools qemu-system-x86 qemu-utils xz-utils"
+need_linux="linux-source-6.1 busybox-static make gcc libc6-dev bc bison flex libelf-dev lz4 xz-utils patch python3"
+need_check="$need_check $need_linux"
 case "${1:-run}" in
 	run) pkgs=$need_run ;;
 	check) pkgs=$need_check ;;
-	*) echo "usage: $0 run|check" >&2; exit 2 ;;
+	linux) pkgs=$need_linux ;;
+	*) echo "usage: $0 run|check|linux" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -14,7 +14,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VMM = os.path.abspath(os.environ.get("VMKIT_VMM", os.path.join(ROOT, "build-asan", "vmkit-vmm")))
+# The `vmkit` command-line tool (vmkit img), ASan build by default.
+CLI = os.path.abspath(os.environ.get("VMKIT_CLI", os.path.join(ROOT, "build-asan", "vmkit")))
 GUEST = os.path.abspath(os.environ.get("VMKIT_GUEST", os.path.join(ROOT, "build", "guest", "testguest.elf")))
+# The Linux test guest: guest/linux/build.sh (`make linux`) links it here.
+LINUX_DIR = os.path.abspath(os.environ.get("VMKIT_LINUX_DIR",
+                                           os.path.join(ROOT, "build", "guest", "linux")))
 # Generous: ring-0 guest code is emulated on nested PVM and ASan slows the VMM.
 TIMEOUT = float(os.environ.get("VMKIT_TEST_TIMEOUT", "120"))
 
