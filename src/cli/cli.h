@@ -80,6 +80,7 @@ struct img_open_args {
 	bool no_backing;
 	bool direct;                /* O_DIRECT */
 	const char *backing_fmt;
+	bool check;                 /* opened by `check`: no repair on open */
 };
 
 /* Open path for an img verb (probing without a->fmt). 0 or -errno; the

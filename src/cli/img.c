@@ -113,6 +113,7 @@ int img_open(const char *path, const struct img_open_args *a, struct blk **out)
 		.no_backing = a->no_backing,
 		.direct = a->direct,
 		.backing_format = a->backing_fmt,
+		.check = a->check,
 	};
 	const char *fmt = a->fmt;
 	int ret;

@@ -166,6 +166,7 @@ int img_cmd_check(int argc, char **argv)
 		return ret > 0 ? img_verb_help("check") : IMG_EXIT_ERR;
 	m.a.writable = m.fix != 0;
 	m.a.no_backing = true;
+	m.a.check = true;
 	if (img_open(m.file, &m.a, &b) < 0)
 		return IMG_EXIT_ERR;
 	if (!b->drv->check) {
