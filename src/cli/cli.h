@@ -86,6 +86,10 @@ struct img_open_args {
 /* Open path for an img verb (probing without a->fmt). 0 or -errno; the
  * block layer has logged why it failed. */
 int img_open(const char *path, const struct img_open_args *a, struct blk **out);
+/* The one image-file operand of a verb: take it, refusing a second one. */
+int img_take_file(const char **file, const char *arg);
+/* After option parsing: the operand was given. 0 or -EINVAL (usage printed). */
+int img_need_file(const char *file);
 /* Resolve a backing reference relative to the directory of the image that
  * names it (absolute references are returned as is). malloc'd, or NULL. */
 char *img_backing_path(const char *image, const char *ref);

@@ -105,6 +105,24 @@ int img_main(int argc, char **argv)
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+int img_take_file(const char **file, const char *arg)
+{
+	if (*file) {
+		cli_usage_error(IMG_PROG, "Expecting one image file name");
+		return -EINVAL;
+	}
+	*file = arg;
+	return 0;
+}
+
+int img_need_file(const char *file)
+{
+	if (file)
+		return 0;
+	cli_usage_error(IMG_PROG, "Expecting one image file name");
+	return -EINVAL;
+}
+
 int img_open(const char *path, const struct img_open_args *a, struct blk **out)
 {
 	struct blk_open_opts o = {

@@ -174,9 +174,8 @@ static int bench_opt(struct bench_cmd *m, int id, const char *arg)
 	case 'U': m->a.force_share = true; break;
 	case 'i': case OPT_NODRAIN: break;
 	case CLIOPT_POSITIONAL:
-		if (m->file)
-			return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
-		m->file = arg;
+		if (img_take_file(&m->file, arg) < 0)
+			return -EINVAL;
 		break;
 	}
 	return 0;
@@ -211,8 +210,8 @@ static int bench_parse(int argc, char **argv, struct bench_cmd *m)
 		if (bench_opt(m, id, s.arg) < 0)
 			return -EINVAL;
 	}
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
+	if (img_need_file(m->file) < 0)
+		return -EINVAL;
 	if (m->step == UINT64_MAX)
 		m->step = m->bufsize;
 	return 0;

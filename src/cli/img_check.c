@@ -55,16 +55,12 @@ static int img_check_parse(int argc, char **argv, struct img_check_cmd *m)
 				return -EINVAL;
 			break;
 		case CLIOPT_POSITIONAL:
-			if (m->file)
-				return cli_usage_error(IMG_PROG, "Expecting one image file name"),
-				       -EINVAL;
-			m->file = s.arg;
+			if (img_take_file(&m->file, s.arg) < 0)
+				return -EINVAL;
 			break;
 		}
 	}
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
-	return 0;
+	return img_need_file(m->file);
 }
 
 static int img_check_run(struct blk *b, struct blk_check *res, unsigned fix)

@@ -112,16 +112,12 @@ static int map_parse(int argc, char **argv, struct map_cmd *m)
 						       "start offset" : "length", s.arg), -EINVAL;
 			break;
 		case CLIOPT_POSITIONAL:
-			if (m->file)
-				return cli_usage_error(IMG_PROG, "Expecting one image file name"),
-				       -EINVAL;
-			m->file = s.arg;
+			if (img_take_file(&m->file, s.arg) < 0)
+				return -EINVAL;
 			break;
 		}
 	}
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
-	return 0;
+	return img_need_file(m->file);
 }
 
 static int map_run(struct blk *b, const struct map_cmd *m)

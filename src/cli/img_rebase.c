@@ -66,15 +66,13 @@ static int rb_parse(int argc, char **argv, struct rb_cmd *m)
 		case 'p': m->progress = true; break;
 		case 'q': m->quiet = true; break;
 		case CLIOPT_POSITIONAL:
-			if (m->file)
-				return cli_usage_error(IMG_PROG, "Expecting one image file name"),
-				       -EINVAL;
-			m->file = s.arg;
+			if (img_take_file(&m->file, s.arg) < 0)
+				return -EINVAL;
 			break;
 		}
 	}
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
+	if (img_need_file(m->file) < 0)
+		return -EINVAL;
 	if (!m->have_b && !m->unsafe)
 		return cli_usage_error(IMG_PROG, "Must specify backing file (-b) or use unsafe "
 				       "mode (-u)"), -EINVAL;
@@ -300,16 +298,12 @@ static int commit_parse(int argc, char **argv, struct commit_cmd *m)
 		case 'p': m->progress = true; break;
 		case 'q': m->quiet = true; break;
 		case CLIOPT_POSITIONAL:
-			if (m->file)
-				return cli_usage_error(IMG_PROG, "Expecting one image file name"),
-				       -EINVAL;
-			m->file = s.arg;
+			if (img_take_file(&m->file, s.arg) < 0)
+				return -EINVAL;
 			break;
 		}
 	}
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
-	return 0;
+	return img_need_file(m->file);
 }
 
 /* Is path the same file as the image b's backing reference points at? */

@@ -54,17 +54,15 @@ static int img_snap_parse(int argc, char **argv, struct img_snap_cmd *m)
 		case 'q': m->quiet = true; break;
 		case 'U': m->a.force_share = true; break;
 		case CLIOPT_POSITIONAL:
-			if (m->file)
-				return cli_usage_error(IMG_PROG, "Expecting one image file name"),
-				       -EINVAL;
-			m->file = s.arg;
+			if (img_take_file(&m->file, s.arg) < 0)
+				return -EINVAL;
 			break;
 		}
 	}
 	if (ret < 0)
 		return ret;
-	if (!m->file)
-		return cli_usage_error(IMG_PROG, "Expecting one image file name"), -EINVAL;
+	if (img_need_file(m->file) < 0)
+		return -EINVAL;
 	if (m->action == IMG_SNAP_NONE)
 		m->action = IMG_SNAP_LIST;
 	return 0;
