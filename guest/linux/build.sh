@@ -164,7 +164,7 @@ configure_kernel() {
 # ---- kernel build with a progress line every 30 s ----
 
 compile_kernel() {
-	say "compiling vmlinux and bzImage with $JOBS jobs (a clean build takes about 13 minutes on 2 cores)"
+	say "compiling vmlinux and bzImage with $JOBS jobs (5-15 minutes from clean on 2 cores)"
 	log=$WORK/make.log
 	make -C "$SRC" O="$OBJ" ARCH=x86_64 KCFLAGS="$KCFLAGS" -j"$JOBS" vmlinux bzImage \
 		>"$log" 2>&1 &
