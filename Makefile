@@ -39,7 +39,7 @@ build-asan: deps-check $(BUILD_ASAN)/build.ninja
 build-fuzz: deps-check $(BUILD_FUZZ)/build.ninja
 	@ninja -C $(BUILD_FUZZ) >/dev/null || ninja -C $(BUILD_FUZZ)
 
-# Kernel + busybox initramfs from Debian packages; ~13 min the first time.
+# Kernel + busybox initramfs from Debian packages; 4-15 min the first time.
 linux:
 	@guest/linux/build.sh --link $(LINUX_DIR)
 
