@@ -17,7 +17,40 @@
 #define CONFIG_SOCKET_MAX (sizeof(((struct sockaddr_un *)0)->sun_path))
 #define CONFIG_CMDLINE_MAX 65536
 
+#define CONFIG_MAX_DISKS 16
+#define CONFIG_MAX_NETS 8
+#define CONFIG_MAX_CONSOLES 4
+#define CONFIG_ID_MAX 32          /* device ids, NUL included */
+#define CONFIG_IFNAME_MAX 16      /* IFNAMSIZ */
+
 enum config_on_reboot { CONFIG_REBOOT_RESTART, CONFIG_REBOOT_EXIT };
+enum config_disk_format { CONFIG_DISK_RAW, CONFIG_DISK_QCOW2 };
+enum config_disk_cache { CONFIG_CACHE_WRITEBACK, CONFIG_CACHE_NONE };
+
+/* --disk path=IMG,format=raw|qcow2[,readonly=on][,cache=none|writeback][,id=ID][,queues=N] */
+struct config_disk {
+	char path[PATH_MAX];
+	enum config_disk_format format;
+	bool readonly;
+	enum config_disk_cache cache;
+	unsigned queues;              /* 0: one per vCPU (capped by the device) */
+	char id[CONFIG_ID_MAX];       /* given, or diskN assigned by validation */
+};
+
+/* --net tap=NAME|fd=N[,mac=MAC][,id=ID] */
+struct config_net {
+	char tap[CONFIG_IFNAME_MAX];  /* "" when fd= is used */
+	int fd;                       /* -1 unless fd=N */
+	uint8_t mac[6];
+	bool mac_set;                 /* else a locally administered MAC is generated */
+	char id[CONFIG_ID_MAX];       /* given, or netN */
+};
+
+/* --console BACKEND[,id=ID]: virtio-console port 0 (hvc0) */
+struct config_console {
+	struct chardev_spec backend;
+	char id[CONFIG_ID_MAX];       /* given, or consoleN */
+};
 enum config_on_triple_fault { CONFIG_TF_RESET, CONFIG_TF_EXIT };
 
 struct vm_config {
@@ -30,6 +63,13 @@ struct vm_config {
 	uint64_t memory;
 	unsigned cpus;
 	struct chardev_spec serial;
+	struct config_disk disks[CONFIG_MAX_DISKS];
+	unsigned ndisks;
+	struct config_net nets[CONFIG_MAX_NETS];
+	unsigned nnets;
+	struct config_console consoles[CONFIG_MAX_CONSOLES];
+	unsigned nconsoles;
+	bool rng;                     /* --rng: virtio-rng from getrandom() */
 	enum config_on_reboot on_reboot;
 	enum config_on_triple_fault on_triple_fault;
 	enum log_level log_level;

@@ -110,11 +110,115 @@ static int64_t vm_dh_wallclock(void *ctx)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static int vm_dh_gsi_alloc(void *ctx, unsigned *gsi)
+{
+	struct vm *vm = ctx;
+	int ret = -ENOSPC;
+
+	pthread_mutex_lock(&vm->hv_lock);
+	if (!vm->hv)
+		ret = -ENODEV;
+	for (unsigned i = 0; ret == -ENOSPC && i < VM_MSI_GSIS; i++) {
+		uint64_t *word = &vm->msi_gsis[i / 64], bit = 1ULL << (i % 64);
+
+		if (!(*word & bit)) {
+			*word |= bit;
+			*gsi = X86_IOAPIC_PINS + i;
+			ret = 0;
+		}
+	}
+	pthread_mutex_unlock(&vm->hv_lock);
+	return ret;
+}
+
+static void vm_dh_gsi_free(void *ctx, unsigned gsi)
+{
+	struct vm *vm = ctx;
+	unsigned i = gsi - X86_IOAPIC_PINS;
+
+	if (gsi < X86_IOAPIC_PINS || i >= VM_MSI_GSIS)
+		return;
+	pthread_mutex_lock(&vm->hv_lock);
+	vm->msi_gsis[i / 64] &= ~(1ULL << (i % 64));
+	pthread_mutex_unlock(&vm->hv_lock);
+}
+
+static int vm_dh_gsi_route_msi(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = ctx;
+	int ret;
+
+	pthread_mutex_lock(&vm->hv_lock);
+	ret = vm->hv ? hv_route_msi(vm->hv, gsi, addr, data) : -ENODEV;
+	pthread_mutex_unlock(&vm->hv_lock);
+	return ret;
+}
+
+static int vm_dh_irqfd(struct vm *vm, int fd, unsigned gsi, bool deassign)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->hv_lock);
+	ret = vm->hv ? hv_irqfd(vm->hv, fd, gsi, -1, deassign) : -ENODEV;
+	pthread_mutex_unlock(&vm->hv_lock);
+	return ret;
+}
+
+static int vm_dh_irqfd_bind(void *ctx, int fd, unsigned gsi)
+{
+	return vm_dh_irqfd(ctx, fd, gsi, false);
+}
+
+static int vm_dh_irqfd_unbind(void *ctx, int fd, unsigned gsi)
+{
+	return vm_dh_irqfd(ctx, fd, gsi, true);
+}
+
+static int vm_dh_msi_send(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = ctx;
+	int ret;
+
+	pthread_mutex_lock(&vm->hv_lock);
+	ret = vm->hv ? hv_signal_msi(vm->hv, addr, data) : -ENODEV;
+	pthread_mutex_unlock(&vm->hv_lock);
+	return ret;
+}
+
+static int vm_dh_ioeventfd(struct vm *vm, const struct devhost_ioeventfd *io, bool deassign)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->hv_lock);
+	ret = vm->hv ? hv_ioeventfd(vm->hv, io->fd, io->addr, io->len, false, io->datamatch,
+				    io->value, deassign) : -ENODEV;
+	pthread_mutex_unlock(&vm->hv_lock);
+	return ret;
+}
+
+static int vm_dh_ioeventfd_add(void *ctx, const struct devhost_ioeventfd *io)
+{
+	return vm_dh_ioeventfd(ctx, io, false);
+}
+
+static int vm_dh_ioeventfd_remove(void *ctx, const struct devhost_ioeventfd *io)
+{
+	return vm_dh_ioeventfd(ctx, io, true);
+}
+
 static const struct devhost_ops vm_devhost_ops = {
 	.irq_set = vm_dh_irq_set,
 	.event = vm_dh_event,
 	.clock_ns = vm_dh_clock,
 	.wallclock_ns = vm_dh_wallclock,
+	.gsi_alloc = vm_dh_gsi_alloc,
+	.gsi_free = vm_dh_gsi_free,
+	.gsi_route_msi = vm_dh_gsi_route_msi,
+	.irqfd_bind = vm_dh_irqfd_bind,
+	.irqfd_unbind = vm_dh_irqfd_unbind,
+	.msi_send = vm_dh_msi_send,
+	.ioeventfd_add = vm_dh_ioeventfd_add,
+	.ioeventfd_remove = vm_dh_ioeventfd_remove,
 };
 
 /* ---- vCPU coordination ---- */
@@ -184,6 +288,8 @@ void vm_request(struct vm *vm, enum vm_action action, enum vm_reason reason, int
 
 static void vm_teardown(struct vm *vm)
 {
+	struct hv *hv;
+
 	/* Tell every vCPU first, then join: none keeps running guest code
 	 * while the others are being joined. */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -204,8 +310,11 @@ static void vm_teardown(struct vm *vm)
 		vcpu_destroy(vm->vcpus[i]);
 		vm->vcpus[i] = NULL;
 	}
-	hv_destroy(vm->hv);
+	pthread_mutex_lock(&vm->hv_lock);
+	hv = vm->hv;
 	vm->hv = NULL;
+	pthread_mutex_unlock(&vm->hv_lock);
+	hv_destroy(hv);
 }
 
 static int vm_map_memory(struct vm *vm)
@@ -223,11 +332,16 @@ static int vm_map_memory(struct vm *vm)
 static int vm_boot(struct vm *vm)
 {
 	struct boot_entry be;
+	struct hv *hv;
 	int ret;
 
-	ret = hv_create(vm->cfg->kvm_device, &vm->hv);
+	ret = hv_create(vm->cfg->kvm_device, &hv);
 	if (ret < 0)
 		return ret;
+	pthread_mutex_lock(&vm->hv_lock);
+	vm->hv = hv;
+	memset(vm->msi_gsis, 0, sizeof(vm->msi_gsis));  /* a new VM has no routes */
+	pthread_mutex_unlock(&vm->hv_lock);
 	ret = vm_map_memory(vm);
 	if (ret == 0)
 		ret = pc_load(vm, &be);
@@ -488,6 +602,7 @@ int vm_create(const struct vm_config *cfg, uint64_t start_ns, struct vm **out)
 	vm->ncpus = cfg->cpus;
 	vm->devhost = (struct devhost){ &vm_devhost_ops, vm };
 	vm->state = VM_STATE_RUNNING;
+	pthread_mutex_init(&vm->hv_lock, NULL);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
 	vm_cond_init_monotonic(&vm->park_cond);
@@ -560,5 +675,6 @@ void vm_destroy(struct vm *vm)
 	pthread_cond_destroy(&vm->run_cond);
 	pthread_cond_destroy(&vm->park_cond);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->hv_lock);
 	free(vm);
 }

@@ -18,6 +18,7 @@
 
 struct evloop;
 struct hv;
+struct pci_bus;
 struct control;
 struct chardev;
 struct symbols;
@@ -52,6 +53,7 @@ enum vm_reason {
 enum vm_action { VM_ACTION_NONE, VM_ACTION_RESET, VM_ACTION_STOP };
 
 #define VM_MAX_HW 16
+#define VM_MSI_GSIS 512  /* GSIs for MSI routes, from X86_IOAPIC_PINS up */
 
 struct vm_hw {
 	const struct hw_desc *desc;
@@ -70,6 +72,7 @@ struct vm {
 	struct iobus pio;
 	struct iobus mmio;
 	struct devhost devhost;
+	struct pci_bus *pci;  /* the PCI root bus (pc.c) */
 	struct vm_hw hw[VM_MAX_HW];
 	unsigned nhw;
 	void *acpipm;        /* the ACPI PM device (power button) */
@@ -81,6 +84,12 @@ struct vm {
 	unsigned ncpus;
 	unsigned boots;      /* times the guest was (re)started */
 	int signal_fd;
+
+	/* Devices reach vm->hv from any thread (MSI routes, irqfds, doorbells):
+	 * hv_lock orders that against the reset's teardown, and guards the
+	 * GSI bitmap (cleared for every new hypervisor VM). */
+	pthread_mutex_t hv_lock;
+	uint64_t msi_gsis[VM_MSI_GSIS / 64];
 
 	pthread_mutex_t lock; /* protects what follows */
 	pthread_cond_t run_cond;  /* vCPUs wait here while they may not run */

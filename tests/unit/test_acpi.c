@@ -1,5 +1,7 @@
 /* test_acpi: unit tests for acpi.c and aml.c on fake guest memory: table
- * checksums, signatures and fields (RSDP, XSDT/RSDT, FADT, FACS, DSDT, MADT),
+ * checksums, signatures and fields (RSDP, XSDT/RSDT, FADT, FACS, DSDT, MADT,
+ * and with PCI: MCFG and the DSDT's PNP0A08 host bridge and PNP0C02 ECAM
+ * reservation),
  * MADT growth with the vCPU count, -ENOSPC/-EINVAL/-EFAULT, writes confined to
  * the window, exact AML encodings (PkgLength, integers, names, scopes,
  * resource descriptors), and validation by ACPICA's iasl disassembler and
@@ -42,6 +44,7 @@ static void iasl_dir_remove(struct iasl_dir *d);
 
 struct tables {
 	const uint8_t *rsdp, *xsdt, *rsdt, *fadt, *facs, *dsdt, *madt;
+	const uint8_t *mcfg;  /* NULL without PCI */
 	uint64_t end;   /* highest byte used + 1 (guest address) */
 };
 
@@ -84,6 +87,18 @@ static struct acpi_params params_default(unsigned ncpus)
 		.com1_port = X86_PORT_COM1,
 		.com1_irq = X86_IRQ_COM1,
 	};
+}
+
+/* The default machine with a PCI host bridge, as pc.c describes it. */
+static struct acpi_params params_pci(unsigned ncpus)
+{
+	struct acpi_params p = params_default(ncpus);
+
+	p.pci_ecam_base = 0xD0000000;
+	p.pci_ecam_size = 0x100000;
+	p.pci_mem_base = 0xC0000000;
+	p.pci_mem_size = 0x10000000;
+	return p;
 }
 
 /* Unusual values, to prove nothing is hard-coded in acpi.c. */
@@ -154,15 +169,22 @@ static void check_header(const uint8_t *t, const char *sig, uint8_t rev)
 	assert_memory_equal(t + 28, "VMKT", 4);
 }
 
-/* Follow RSDP -> XSDT -> FADT -> DSDT/FACS and XSDT -> MADT. */
-static void find_tables(const struct fixture *f, uint64_t rsdp_gpa, struct tables *t)
+/* Follow RSDP -> XSDT -> FADT -> DSDT/FACS and XSDT -> MADT (-> MCFG with
+ * PCI: nsdt 3). */
+static void find_tables_n(const struct fixture *f, uint64_t rsdp_gpa, struct tables *t,
+			  unsigned nsdt)
 {
 	memset(t, 0, sizeof(*t));
 	t->rsdp = table_at(f, rsdp_gpa, 36, t);
 	t->xsdt = table_at(f, get64(t->rsdp + 24), 36, t);
 	t->xsdt = table_at(f, get64(t->rsdp + 24), get32(t->xsdt + 4), t);
-	assert_int_equal(get32(t->xsdt + 4), 36 + 2 * 8);
-	t->rsdt = table_at(f, get32(t->rsdp + 16), 36 + 2 * 4, t);
+	assert_int_equal(get32(t->xsdt + 4), 36 + nsdt * 8);
+	t->rsdt = table_at(f, get32(t->rsdp + 16), 36 + nsdt * 4, t);
+	if (nsdt == 3) {
+		t->mcfg = table_at(f, get64(t->xsdt + 52), 36, t);
+		t->mcfg = table_at(f, get64(t->xsdt + 52), get32(t->mcfg + 4), t);
+		assert_int_equal(get32(t->rsdt + 44), get64(t->xsdt + 52));
+	}
 	t->fadt = table_at(f, get64(t->xsdt + 36), 276, t);
 	t->madt = table_at(f, get64(t->xsdt + 44), 44, t);
 	t->madt = table_at(f, get64(t->xsdt + 44), get32(t->madt + 4), t);
@@ -177,7 +199,7 @@ static void build_ok(struct fixture *f, const struct acpi_params *p, struct tabl
 
 	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, p, &rsdp), 0);
 	assert_int_equal(rsdp, WIN_GPA);
-	find_tables(f, rsdp, t);
+	find_tables_n(f, rsdp, t, p->pci_ecam_base ? 3 : 2);
 }
 
 static void assert_untouched(const struct fixture *f, uint64_t from, uint64_t to)
@@ -511,6 +533,93 @@ static void test_bad_params(void **state)
 	/* Window outside guest RAM, or running off its end. */
 	assert_int_equal(acpi_build(&f->gm, MEM_SIZE, WIN_SIZE, &p, &rsdp), -EFAULT);
 	assert_int_equal(acpi_build(&f->gm, MEM_SIZE - 0x100, WIN_SIZE, &p, &rsdp), -EFAULT);
+	assert_int_equal(rsdp, 0);
+	assert_untouched(f, 0, MEM_SIZE);
+}
+
+static void test_mcfg(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_pci(2);
+	struct tables t;
+
+	build_ok(f, &p, &t);
+	check_header(t.mcfg, "MCFG", 1);
+	check_header(t.xsdt, "XSDT", 1);
+	check_header(t.rsdt, "RSDT", 1);
+	assert_int_equal(get32(t.mcfg + 4), 60);
+	assert_true(get64(t.mcfg + 36) == 0);                /* reserved */
+	assert_true(get64(t.mcfg + 44) == 0xD0000000);       /* ECAM base */
+	assert_int_equal(get16(t.mcfg + 52), 0);             /* segment 0 */
+	assert_int_equal(t.mcfg[54], 0);                     /* buses 0-0 */
+	assert_int_equal(t.mcfg[55], 0);
+	assert_int_equal(get32(t.mcfg + 56), 0);
+	/* FADT and MADT are still the first two entries */
+	assert_memory_equal(f->mem + get64(t.xsdt + 36), "FACP", 4);
+	assert_memory_equal(f->mem + get64(t.xsdt + 44), "APIC", 4);
+	check_madt(t.madt, &p);
+	/* a 4 MiB window covers buses 0-3 */
+	p.pci_ecam_size = 0x400000;
+	build_ok(f, &p, &t);
+	assert_int_equal(t.mcfg[55], 3);
+}
+
+static void test_dsdt_pci(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_pci(1);
+	/* Memory32Fixed(ReadWrite, 0xD0000000, 0x100000) */
+	const uint8_t ecam[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xD0,
+				 0x00, 0x00, 0x10, 0x00 };
+	/* IO(Decode16, 0xCF8, 0xCF8, 1, 8) */
+	const uint8_t cfg_io[] = { 0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08 };
+	const uint8_t pnp0a08[] = { 0x0C, 0x41, 0xD0, 0x0A, 0x08 };
+	const uint8_t pnp0c02[] = { 0x0C, 0x41, 0xD0, 0x0C, 0x02 };
+	struct tables t;
+	uint32_t len;
+
+	build_ok(f, &p, &t);
+	len = get32(t.dsdt + 4);
+	assert_non_null(memfind(t.dsdt, len, "PCI0", 4));
+	assert_non_null(memfind(t.dsdt, len, pnp0a08, sizeof(pnp0a08)));
+	assert_non_null(memfind(t.dsdt, len, pnp0c02, sizeof(pnp0c02)));
+	assert_non_null(memfind(t.dsdt, len, ecam, sizeof(ecam)));
+	assert_non_null(memfind(t.dsdt, len, cfg_io, sizeof(cfg_io)));
+	/* without PCI none of it */
+	p = params_default(1);
+	build_ok(f, &p, &t);
+	assert_null(memfind(t.dsdt, get32(t.dsdt + 4), "PCI0", 4));
+	assert_null(t.mcfg);
+}
+
+static void test_bad_pci_params(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p;
+	uint64_t rsdp = 0;
+
+	p = params_pci(1);
+	p.pci_ecam_base += 0x1000;                        /* not 1 MiB aligned */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_ecam_size = 0x180000;                       /* not whole buses */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_ecam_size = 0;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_ecam_size = 0x20000000;                     /* more than 256 buses */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_ecam_base = 0x100000000ULL;                 /* above 4 GiB */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_mem_size = 0;
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
+	p = params_pci(1);
+	p.pci_mem_base = 0xF0000000;
+	p.pci_mem_size = 0x20000000;                      /* runs past 4 GiB */
+	assert_int_equal(acpi_build(&f->gm, WIN_GPA, WIN_SIZE, &p, &rsdp), -EINVAL);
 	assert_int_equal(rsdp, 0);
 	assert_untouched(f, 0, MEM_SIZE);
 }
@@ -1225,6 +1334,61 @@ static void test_iasl_tables(void **state)
 	iasl_dir_remove(d);
 }
 
+/* What iasl must show of the PCI host bridge and the ECAM reservation. */
+static const char *const pci_dsdt_want[] = {
+	"Device (PCI0) { Name (_HID, EisaId (\"PNP0A08\")",
+	"Name (_CID, EisaId (\"PNP0A03\")",
+	"Name (_SEG, Zero)", "Name (_BBN, Zero)", "Name (_UID, Zero)",
+	"WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0x0000, "
+	"// Granularity 0x0000, // Range Minimum 0x0000, // Range Maximum 0x0000, "
+	"// Translation Offset 0x0001, // Length",
+	"IO (Decode16, 0x0CF8, // Range Minimum 0x0CF8, // Range Maximum 0x01, "
+	"// Alignment 0x08, // Length",
+	"DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, "
+	"ReadWrite, 0x00000000, // Granularity 0xC0000000, // Range Minimum "
+	"0xCFFFFFFF, // Range Maximum 0x00000000, // Translation Offset 0x10000000, "
+	"// Length",
+	"Device (ECAM) { Name (_HID, EisaId (\"PNP0C02\")",
+	"Memory32Fixed (ReadWrite, 0xD0000000, // Address Base 0x00100000, "
+	"// Address Length",
+};
+
+/* The PCI host bridge and its ECAM reservation as ACPICA reads them, and
+ * MCFG's fields. */
+static void test_iasl_pci(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_params p = params_pci(2);
+	struct iasl_dir *d = &f->dir;
+	struct tables t;
+	char *txt;
+
+	assert_iasl_installed();
+	build_ok(f, &p, &t);
+	iasl_dir_create(d);
+	write_file(d, "dsdt.dat", t.dsdt, get32(t.dsdt + 4));
+	write_file(d, "mcfg.dat", t.mcfg, get32(t.mcfg + 4));
+	write_file(d, "xsdt.dat", t.xsdt, get32(t.xsdt + 4));
+	txt = iasl_disassemble(d, "dsdt");
+
+	for (size_t i = 0; i < sizeof(pci_dsdt_want) / sizeof(pci_dsdt_want[0]); i++)
+		assert_contains(txt, "dsdt", pci_dsdt_want[i]);
+	assert_contains(txt, "dsdt", "EisaId (\"PNP0501\")");
+	free(txt);
+	iasl_roundtrip_dsdt(d, "dsdt", t.dsdt);
+	txt = iasl_disassemble(d, "mcfg");
+	assert_contains(txt, "mcfg", "Signature : \"MCFG\"");
+	assert_contains(txt, "mcfg", "Base Address : 00000000D0000000");
+	assert_contains(txt, "mcfg", "Segment Group Number : 0000");
+	assert_contains(txt, "mcfg", "Start Bus Number : 00");
+	assert_contains(txt, "mcfg", "End Bus Number : 00");
+	free(txt);
+	txt = iasl_disassemble(d, "xsdt");
+	assert_int_equal(count_occurrences(txt, "ACPI Table Address"), 3);
+	free(txt);
+	iasl_dir_remove(d);
+}
+
 static void test_iasl_madt_254(void **state)
 {
 	struct fixture *f = *state;
@@ -1380,6 +1544,9 @@ int main(void)
 		T(test_enospc),
 		T(test_writes_stay_in_window),
 		T(test_bad_params),
+		T(test_mcfg),
+		T(test_dsdt_pci),
+		T(test_bad_pci_params),
 		cmocka_unit_test(test_aml_pkglen),
 		cmocka_unit_test(test_aml_scope_pkglen_boundaries),
 		cmocka_unit_test(test_aml_integers),
@@ -1395,6 +1562,7 @@ int main(void)
 		cmocka_unit_test(test_aml_bad_arguments),
 		T(test_iasl_tables),
 		T(test_iasl_madt_254),
+		T(test_iasl_pci),
 		T(test_iasl_builder_roundtrip),
 	};
 #undef T

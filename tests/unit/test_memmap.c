@@ -1,4 +1,5 @@
-/* test_memmap: RAM layout around the 3-4 GiB hole, e820, MMIO allocator. */
+/* test_memmap: RAM layout around the 3-4 GiB hole, e820 (the hole reserved
+ * except OS-managed windows), MMIO allocator. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,40 @@ static void test_mmio_alloc(void **state)
 	assert_int_equal(memmap_alloc_mmio(&mm, 2 * GiB, 4096, "huge", &c), -ENOSPC);
 }
 
+/* An OS-managed window (the PCI BARs) is left out of the hole's e820
+ * reservation; everything else in the hole (ECAM included) stays reserved. */
+static void test_os_window_not_reserved(void **state)
+{
+	struct memmap mm;
+	struct e820_entry e[E820_MAX_ENTRIES];
+	uint64_t win, ecam, covered = 0;
+	int n;
+
+	assert_int_equal(memmap_init(&mm, 4 * GiB), 0);
+	assert_int_equal(memmap_alloc_mmio_window(&mm, 256 * MiB, 256 * MiB, "bars", &win), 0);
+	assert_int_equal(memmap_alloc_mmio(&mm, 1 * MiB, 1 * MiB, "ecam", &ecam), 0);
+	assert_true(win == X86_MMIO_HOLE_START && ecam == win + 256 * MiB);
+	n = memmap_e820(&mm, e, E820_MAX_ENTRIES);
+	assert_true(n > 0);
+	check_sorted_disjoint(e, n);
+	for (int i = 0; i < n; i++) {
+		assert_false(e[i].addr < win + 256 * MiB && win < e[i].addr + e[i].size);
+		if (e[i].addr >= X86_MMIO_HOLE_START && e[i].addr < X86_MMIO_HOLE_END) {
+			assert_int_equal(e[i].type, E820_RESERVED);
+			covered += e[i].size;
+		}
+		if (e[i].addr <= ecam && ecam + MiB <= e[i].addr + e[i].size)
+			assert_int_equal(e[i].type, E820_RESERVED);
+	}
+	assert_true(covered == 1 * GiB - 256 * MiB);
+	/* RAM above 4 GiB still ends the map */
+	assert_true(e[n - 1].addr == X86_HIGH_RAM_START && e[n - 1].size == 1 * GiB);
+	/* a second window in the middle splits the reservation once more */
+	assert_int_equal(memmap_alloc_mmio_window(&mm, 16 * MiB, 16 * MiB, "w2", &win), 0);
+	assert_int_equal(memmap_e820(&mm, e, E820_MAX_ENTRIES), n + 1);
+	assert_int_equal(memmap_e820(&mm, e, (unsigned)n), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -100,6 +135,7 @@ int main(void)
 		cmocka_unit_test(test_large_splits_at_hole),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_mmio_alloc),
+		cmocka_unit_test(test_os_window_not_reserved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

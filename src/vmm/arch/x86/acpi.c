@@ -1,8 +1,8 @@
 /* acpi: lays out and writes the guest's ACPI tables (RSDP, XSDT, RSDT, FADT,
- * FACS, DSDT, MADT; layouts from the ACPI 6.x specification, chapter 5) in a
- * host image and copies it into guest memory in one write. Every port, IRQ
- * and address comes in through struct acpi_params; the DSDT byte code is
- * produced with aml.c. */
+ * FACS, DSDT, MADT; layouts from the ACPI 6.x specification, chapter 5; MCFG
+ * from the PCI Firmware specification 3.x, 4.1.2) in a host image and copies
+ * it into guest memory in one write. Every port, IRQ and address comes in
+ * through struct acpi_params; the DSDT byte code is produced with aml.c. */
 #include "acpi.h"
 
 #include <errno.h>
@@ -24,7 +24,10 @@
 #define ACPI_MADT_ISO_LEN   10
 #define ACPI_MADT_NMI_LEN   6
 #define ACPI_MADT_NISO      2
-#define ACPI_XSDT_ENTRIES   2    /* FADT, MADT */
+#define ACPI_MCFG_LEN       60   /* header, 8 reserved, one 16-byte allocation */
+#define ACPI_MAX_SDT        3    /* FADT, MADT, MCFG */
+#define ACPI_ECAM_BUS_SIZE  0x100000ULL  /* ECAM: 1 MiB per bus */
+#define ACPI_PCI_CFG_PORT   0x0CF8       /* configuration mechanism 1, 8 ports */
 #define ACPI_MAX_CPUS       254  /* xAPIC IDs 0..253, IOAPIC gets ncpus */
 #define ACPI_4G             0x100000000ULL
 
@@ -51,8 +54,9 @@
 /* Offsets of each table from the window's base. */
 struct acpi_layout {
 	uint64_t base;
-	size_t rsdp, xsdt, rsdt, fadt, facs, dsdt, madt;
+	size_t rsdp, xsdt, rsdt, fadt, facs, dsdt, madt, mcfg;  /* mcfg 0: none */
 	size_t xsdt_len, rsdt_len, dsdt_len, madt_len;
+	unsigned nsdt;          /* tables the XSDT/RSDT list */
 	size_t total;
 };
 
@@ -113,6 +117,28 @@ static void acpi_put_gas(uint8_t *g, uint8_t width, uint8_t access, uint64_t add
 	acpi_put64(g + 4, addr);
 }
 
+static int acpi_check_pci(const struct acpi_params *p)
+{
+	const uint64_t ecam_max = 256 * ACPI_ECAM_BUS_SIZE;
+
+	if (!p->pci_ecam_base)
+		return 0;
+	if (p->pci_ecam_base % ACPI_ECAM_BUS_SIZE || p->pci_ecam_size % ACPI_ECAM_BUS_SIZE ||
+	    !p->pci_ecam_size || p->pci_ecam_size > ecam_max ||
+	    p->pci_ecam_base >= ACPI_4G || p->pci_ecam_size > ACPI_4G - p->pci_ecam_base) {
+		log_error("acpi: bad PCI ECAM window 0x%llx+0x%llx",
+			  (unsigned long long)p->pci_ecam_base, (unsigned long long)p->pci_ecam_size);
+		return -EINVAL;
+	}
+	if (!p->pci_mem_size || p->pci_mem_base >= ACPI_4G ||
+	    p->pci_mem_size > ACPI_4G - p->pci_mem_base) {
+		log_error("acpi: bad PCI memory window 0x%llx+0x%llx",
+			  (unsigned long long)p->pci_mem_base, (unsigned long long)p->pci_mem_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int acpi_check_params(uint64_t gpa, uint64_t size, const struct acpi_params *p)
 {
 	if (p->ncpus < 1 || p->ncpus > ACPI_MAX_CPUS) {
@@ -138,7 +164,7 @@ static int acpi_check_params(uint64_t gpa, uint64_t size, const struct acpi_para
 		log_error("acpi: PM or reset port is 0");
 		return -EINVAL;
 	}
-	return 0;
+	return acpi_check_pci(p);
 }
 
 static void acpi_dsdt_com1(struct aml *a, const struct acpi_params *p)
@@ -160,6 +186,60 @@ static void acpi_dsdt_com1(struct aml *a, const struct acpi_params *p)
 	aml_end(a);
 }
 
+static unsigned acpi_pci_last_bus(const struct acpi_params *p)
+{
+	return (unsigned)(p->pci_ecam_size / ACPI_ECAM_BUS_SIZE) - 1;
+}
+
+/* The PCI host bridge: segment 0 from bus 0, configuration ports, and the
+ * memory window its BARs are assigned from. */
+static void acpi_dsdt_pci(struct aml *a, const struct acpi_params *p)
+{
+	const struct aml_addr_space bus = {
+		AML_ADDR_BUS, AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, 0,
+		0, 0, acpi_pci_last_bus(p), 0, acpi_pci_last_bus(p) + 1,
+	};
+	const struct aml_addr_space mem = {
+		AML_ADDR_MEMORY, AML_ADDR_F_MIN_FIXED | AML_ADDR_F_MAX_FIXED, AML_MEM_F_RW,
+		0, p->pci_mem_base, p->pci_mem_base + p->pci_mem_size - 1, 0, p->pci_mem_size,
+	};
+
+	aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a);
+	aml_res_word(a, &bus);
+	aml_res_io(a, ACPI_PCI_CFG_PORT, ACPI_PCI_CFG_PORT, 0x01, 8);
+	aml_res_dword(a, &mem);
+	aml_end(a);
+	aml_end(a);
+}
+
+/* A motherboard resource that reserves the ECAM window (what MCFG points
+ * at must also be claimed in the namespace). */
+static void acpi_dsdt_ecam(struct aml *a, const struct acpi_params *p)
+{
+	aml_device_begin(a, "ECAM");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C02");
+	aml_name(a, "_UID");
+	aml_integer(a, 1);
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a);
+	aml_res_memory32_fixed(a, 1, (uint32_t)p->pci_ecam_base, (uint32_t)p->pci_ecam_size);
+	aml_end(a);
+	aml_end(a);
+}
+
 /* The DSDT's AML body (everything after the 36-byte header). */
 static int acpi_dsdt_build(struct aml *a, const struct acpi_params *p)
 {
@@ -173,6 +253,10 @@ static int acpi_dsdt_build(struct aml *a, const struct acpi_params *p)
 	aml_scope_begin(a, "\\_SB_");
 	if (p->com1_port)
 		acpi_dsdt_com1(a, p);
+	if (p->pci_ecam_base) {
+		acpi_dsdt_pci(a, p);
+		acpi_dsdt_ecam(a, p);
+	}
 	aml_end(a);
 	return aml_finish(a);
 }
@@ -184,22 +268,28 @@ static size_t acpi_madt_len(unsigned ncpus)
 	       ACPI_MADT_NMI_LEN;
 }
 
-static void acpi_layout(struct acpi_layout *l, uint64_t base, unsigned ncpus,
+static void acpi_layout(struct acpi_layout *l, uint64_t base, const struct acpi_params *p,
 			size_t aml_len)
 {
 	l->base = base;
+	l->nsdt = p->pci_ecam_base ? 3 : 2;
 	l->rsdp = 0;
 	l->xsdt = ALIGN_UP(l->rsdp + ACPI_RSDP_LEN, 8);
-	l->xsdt_len = ACPI_HDR_LEN + 8 * ACPI_XSDT_ENTRIES;
+	l->xsdt_len = ACPI_HDR_LEN + 8 * l->nsdt;
 	l->rsdt = ALIGN_UP(l->xsdt + l->xsdt_len, 8);
-	l->rsdt_len = ACPI_HDR_LEN + 4 * ACPI_XSDT_ENTRIES;
+	l->rsdt_len = ACPI_HDR_LEN + 4 * l->nsdt;
 	l->fadt = ALIGN_UP(l->rsdt + l->rsdt_len, 8);
 	l->facs = ALIGN_UP(l->fadt + ACPI_FADT_LEN, 64);
 	l->dsdt = ALIGN_UP(l->facs + ACPI_FACS_LEN, 8);
 	l->dsdt_len = ACPI_HDR_LEN + aml_len;
 	l->madt = ALIGN_UP(l->dsdt + l->dsdt_len, 8);
-	l->madt_len = acpi_madt_len(ncpus);
+	l->madt_len = acpi_madt_len(p->ncpus);
 	l->total = l->madt + l->madt_len;
+	l->mcfg = 0;
+	if (p->pci_ecam_base) {
+		l->mcfg = ALIGN_UP(l->total, 8);
+		l->total = l->mcfg + ACPI_MCFG_LEN;
+	}
 }
 
 static uint32_t acpi_addr32(const struct acpi_layout *l, size_t off)
@@ -223,12 +313,12 @@ static void acpi_write_rsdp(uint8_t *img, const struct acpi_layout *l)
 
 static void acpi_write_sdts(uint8_t *img, const struct acpi_layout *l)
 {
-	const size_t entries[ACPI_XSDT_ENTRIES] = { l->fadt, l->madt };
+	const size_t entries[ACPI_MAX_SDT] = { l->fadt, l->madt, l->mcfg };
 	uint8_t *x = img + l->xsdt, *r = img + l->rsdt;
 
 	acpi_header(x, "XSDT", (uint32_t)l->xsdt_len, 1);
 	acpi_header(r, "RSDT", (uint32_t)l->rsdt_len, 1);
-	for (size_t i = 0; i < ACPI_XSDT_ENTRIES; i++) {
+	for (size_t i = 0; i < l->nsdt; i++) {
 		acpi_put64(x + ACPI_HDR_LEN + 8 * i, l->base + entries[i]);
 		acpi_put32(r + ACPI_HDR_LEN + 4 * i, acpi_addr32(l, entries[i]));
 	}
@@ -339,9 +429,25 @@ static void acpi_write_madt(uint8_t *img, const struct acpi_layout *l,
 	acpi_header_finish(m, l->madt_len);
 }
 
+/* MCFG: one allocation, segment 0, buses 0 to the last the window holds. */
+static void acpi_write_mcfg(uint8_t *img, const struct acpi_layout *l,
+			    const struct acpi_params *p)
+{
+	uint8_t *m = img + l->mcfg, *e = m + ACPI_HDR_LEN + 8;
+
+	acpi_header(m, "MCFG", ACPI_MCFG_LEN, 1);
+	acpi_put64(e, p->pci_ecam_base);
+	acpi_put16(e + 8, 0);                          /* PCI segment group */
+	e[10] = 0;                                     /* start bus */
+	e[11] = (uint8_t)acpi_pci_last_bus(p);         /* end bus */
+	acpi_header_finish(m, ACPI_MCFG_LEN);
+}
+
 static void acpi_write_all(uint8_t *img, const struct acpi_layout *l,
 			   const struct acpi_params *p, const struct aml *dsdt)
 {
+	if (l->mcfg)
+		acpi_write_mcfg(img, l, p);
 	acpi_write_sdts(img, l);
 	acpi_write_fadt(img, l, p);
 	acpi_write_facs(img, l);
@@ -364,7 +470,7 @@ int acpi_build(struct gmem *gm, uint64_t gpa, uint64_t size,
 		ret = acpi_dsdt_build(&dsdt, p);
 	if (ret)
 		goto out;
-	acpi_layout(&l, gpa, p->ncpus, dsdt.len);
+	acpi_layout(&l, gpa, p, dsdt.len);
 	if (l.total > size || l.total > ACPI_4G - gpa) {
 		log_error("acpi: tables need %zu bytes, window at 0x%llx has %llu",
 			  l.total, (unsigned long long)gpa, (unsigned long long)size);

@@ -1,11 +1,12 @@
 /* memmap: the x86 machine's address map, in one place. Guest RAM below 3 GiB,
- * the 3-4 GiB hole for MMIO (IOAPIC, LAPIC, later PCI windows and ECAM), the
+ * the 3-4 GiB hole for MMIO (IOAPIC, LAPIC, the PCI BAR window and ECAM), the
  * rest of RAM above 4 GiB; fixed low-memory boot structures; ISA port and IRQ
  * assignments. MMIO space is handed out by memmap_alloc_mmio(); device files
  * never carry addresses of their own. */
 #ifndef VMKIT_MEMMAP_H
 #define VMKIT_MEMMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* --- guest physical layout --- */
@@ -83,6 +84,7 @@ struct memmap_alloc {
 	uint64_t base;
 	uint64_t size;
 	const char *name;
+	bool os_window;        /* managed by the guest OS (PCI BARs): not in e820 */
 };
 
 struct memmap {
@@ -101,6 +103,11 @@ int memmap_init(struct memmap *mm, uint64_t ram_size);
  * hole, for a named user. 0, -ENOSPC. */
 int memmap_alloc_mmio(struct memmap *mm, uint64_t size, uint64_t align,
 		      const char *name, uint64_t *gpa);
+/* The same for an address window the guest OS manages itself (the PCI BAR
+ * window, described by the host bridge's _CRS): e820 leaves it out of the
+ * hole's reservation, so the OS may place resources in it. */
+int memmap_alloc_mmio_window(struct memmap *mm, uint64_t size, uint64_t align,
+			     const char *name, uint64_t *gpa);
 /* Fill out[] with the e820 map; returns the entry count or -ENOSPC. */
 int memmap_e820(const struct memmap *mm, struct e820_entry *out, unsigned max);
 

@@ -11,6 +11,7 @@
 #include "loader.h"
 #include "memmap.h"
 #include "mptable.h"
+#include "pci/pci.h"
 #include "vm.h"
 
 #define PC_BDA_EBDA_SEG 0x40E
@@ -61,6 +62,20 @@ static int pc_slot_create(struct vm *vm, const struct pc_slot *s)
 	return 0;
 }
 
+/* The PCI root bus: host bridge at 00.0, windows from the MMIO hole, CF8/CFC
+ * on the port bus and ECAM + BARs on the MMIO bus. PCI devices plug into
+ * vm->pci after this, before the vCPUs start. */
+static int pc_pci_create(struct vm *vm)
+{
+	int ret = pci_bus_create(&vm->mm, &vm->pci);
+
+	if (ret == 0)
+		ret = pci_bus_attach(vm->pci, &vm->pio, &vm->mmio);
+	if (ret < 0)
+		log_error("cannot create the PCI bus: %s", strerror(-ret));
+	return ret;
+}
+
 int pc_devices_create(struct vm *vm)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(pc_slots); i++) {
@@ -69,7 +84,7 @@ int pc_devices_create(struct vm *vm)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return pc_pci_create(vm);
 }
 
 void pc_devices_reset(struct vm *vm)
@@ -77,20 +92,33 @@ void pc_devices_reset(struct vm *vm)
 	/* reset() takes the device's own lock */
 	for (unsigned i = 0; i < vm->nhw; i++)
 		vm->hw[i].desc->reset(vm->hw[i].state);
+	if (vm->pci)
+		pci_bus_reset(vm->pci);
 }
 
 void pc_devices_destroy(struct vm *vm)
 {
 	iobus_remove_all(&vm->pio);
+	iobus_remove_all(&vm->mmio);
+	pci_bus_destroy(vm->pci);
+	vm->pci = NULL;
 	for (unsigned i = vm->nhw; i-- > 0;)
 		vm->hw[i].desc->destroy(vm->hw[i].state);
 	vm->nhw = 0;
 	vm->acpipm = vm->serial = NULL;
 }
 
+static void pc_acpi_pci(const struct vm *vm, struct acpi_params *ap)
+{
+	if (!vm->pci)
+		return;
+	pci_bus_ecam_window(vm->pci, &ap->pci_ecam_base, &ap->pci_ecam_size);
+	pci_bus_bar_window(vm->pci, &ap->pci_mem_base, &ap->pci_mem_size);
+}
+
 static int pc_firmware(struct vm *vm, uint64_t *rsdp)
 {
-	const struct acpi_params ap = {
+	struct acpi_params ap = {
 		.ncpus = vm->ncpus, .lapic_addr = X86_LAPIC_GPA, .ioapic_addr = X86_IOAPIC_GPA,
 		.sci_irq = X86_IRQ_SCI, .pm1a_evt_port = X86_PORT_PM1A_EVT,
 		.pm1a_cnt_port = X86_PORT_PM1A_CNT, .pm_tmr_port = X86_PORT_PM_TMR,
@@ -101,6 +129,7 @@ static int pc_firmware(struct vm *vm, uint64_t *rsdp)
 	uint16_t ebda_seg = X86_EBDA_GPA >> 4, base_kib = X86_EBDA_GPA >> 10;
 	int ret;
 
+	pc_acpi_pci(vm, &ap);
 	ret = gmem_write(&vm->gm, PC_BDA_EBDA_SEG, &ebda_seg, sizeof(ebda_seg));
 	if (ret == 0)
 		ret = gmem_write(&vm->gm, PC_BDA_BASE_MEM, &base_kib, sizeof(base_kib));
