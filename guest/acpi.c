@@ -1,5 +1,5 @@
-/* acpi: RSDP search, XSDT/RSDT walk, FADT/MADT parsing and the two DSDT
- * scans the guest needs (\_S5_ sleep type, Generic Event Device). All table
+/* acpi: RSDP search, XSDT/RSDT walk, FADT/MADT/MCFG parsing and the two
+ * DSDT scans the guest needs (\_S5_ sleep type, Generic Event Device). All table
  * contents are untrusted: lengths, offsets, checksums and addresses are
  * checked before use; problems are logged once and returned as -errno. */
 #include "acpi.h"
@@ -14,6 +14,10 @@
 #define FADT_MIN_LEN     116
 #define MADT_HDR_LEN     44
 #define GED_SCAN_WINDOW  512
+#define MCFG_HDR_LEN     44
+#define MCFG_ENTRY_LEN   16
+#define ECAM_BUS_SIZE    0x100000ULL
+#define ECAM_LIMIT       0x100000000ULL /* the guest maps only 0-4 GiB */
 
 static bool acpi_rsdp_valid(const uint8_t *r)
 {
@@ -177,6 +181,37 @@ int acpi_parse_madt(const uint8_t *t, uint32_t len, struct platform *p)
 	return 0;
 }
 
+/* One MCFG allocation: use it if it is segment 0 and covers bus 0. */
+static void acpi_mcfg_entry(struct platform *p, const uint8_t *e)
+{
+	uint64_t base = lib_get64(e);
+	uint16_t seg = lib_get16(e + 8);
+	uint8_t start = e[10], end = e[11];
+
+	if (seg != 0 || start != 0 || p->ecam_base)
+		return;
+	if (end < start || !base || (base & 0xfffff) || base >= ECAM_LIMIT ||
+	    ECAM_LIMIT - base < ECAM_BUS_SIZE) {
+		glog("acpi: MCFG ECAM 0x%lx buses %u-%u unusable (need bus 0 below 4 GiB)",
+		     base, start, end);
+		return;
+	}
+	p->ecam_base = base;
+	p->ecam_bus_start = start;
+	p->ecam_bus_end = end;
+}
+
+int acpi_parse_mcfg(const uint8_t *t, uint32_t len, struct platform *p)
+{
+	if (len < MCFG_HDR_LEN || (len - MCFG_HDR_LEN) % MCFG_ENTRY_LEN) {
+		glog("acpi: MCFG has bad length %u", len);
+		return -EINVAL;
+	}
+	for (uint32_t off = MCFG_HDR_LEN; off < len; off += MCFG_ENTRY_LEN)
+		acpi_mcfg_entry(p, t + off);
+	return 0;
+}
+
 /* An AML integer small enough to be a SLP_TYP (0-7). */
 static int acpi_aml_slp_typ(const uint8_t *b, uint32_t n, uint8_t *out)
 {
@@ -306,6 +341,10 @@ static int acpi_visit(struct platform *p, uint64_t addr)
 	if (lib_memeq(t, "APIC", 4)) {
 		ret = acpi_map_table(addr, "APIC", &t, &len);
 		return ret ? ret : acpi_parse_madt(t, len, p);
+	}
+	if (lib_memeq(t, "MCFG", 4)) {
+		ret = acpi_map_table(addr, "MCFG", &t, &len);
+		return ret ? ret : acpi_parse_mcfg(t, len, p);
 	}
 	return 0;
 }

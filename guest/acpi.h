@@ -1,6 +1,6 @@
 /* acpi: finds the RSDP, walks the XSDT/RSDT and reads the FADT (PM blocks,
  * SCI, reset and sleep registers, DSDT), the MADT (CPUs, IOAPICs, interrupt
- * source overrides) and the DSDT (_S5_ sleep type, the HW-reduced GED).
+ * source overrides), the MCFG (PCI ECAM) and the DSDT (_S5_ sleep type, the HW-reduced GED).
  * Everything read is checked: lengths, checksums, addresses below 4 GiB. */
 #ifndef TESTGUEST_ACPI_H
 #define TESTGUEST_ACPI_H
@@ -21,6 +21,9 @@ int acpi_discover(struct platform *p, uint64_t rsdp);
 /* Pure parsers over a whole table (header included), for unit tests too. */
 int acpi_parse_fadt(const uint8_t *t, uint32_t len, struct platform_acpi *a);
 int acpi_parse_madt(const uint8_t *t, uint32_t len, struct platform *p);
+/* MCFG: the ECAM of segment 0 covering bus 0 (below 4 GiB) into p. 0 or
+ * -EINVAL (bad table length; unusable entries are logged and skipped). */
+int acpi_parse_mcfg(const uint8_t *t, uint32_t len, struct platform *p);
 /* SLP_TYP of \_S5_ (first package element) in an AML block. 0 / -ENOENT. */
 int acpi_find_s5(const uint8_t *aml, uint32_t len, uint8_t *slp_typ);
 /* The GED (_HID "ACPI0013"): its interrupt and event-selector address.

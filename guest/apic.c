@@ -14,6 +14,7 @@
 #define LAPIC_LVT_LINT0 0x350
 #define LAPIC_LVT_ERROR 0x370
 #define LAPIC_TIMER_ICR 0x380
+#define LAPIC_TIMER_CCR 0x390
 #define LAPIC_TIMER_DCR 0x3e0
 
 #define LAPIC_SVR_ENABLE     0x100
@@ -62,6 +63,18 @@ void apic_timer_start(void)
 	apic_lapic_write(LAPIC_TIMER_DCR, LAPIC_DCR_DIV1);
 	apic_lapic_write(LAPIC_LVT_TIMER, LAPIC_TIMER_PERIODIC | VEC_TIMER);
 	apic_lapic_write(LAPIC_TIMER_ICR, APIC_TIMER_BUS_HZ / APIC_TICK_HZ);
+}
+
+void apic_timer_oneshot(uint32_t count)
+{
+	apic_lapic_write(LAPIC_TIMER_DCR, LAPIC_DCR_DIV1);
+	apic_lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED | VEC_TIMER);
+	apic_lapic_write(LAPIC_TIMER_ICR, count);
+}
+
+uint32_t apic_timer_count(void)
+{
+	return apic_lapic_read(LAPIC_TIMER_CCR);
 }
 
 void apic_timer_stop(void)

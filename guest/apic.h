@@ -18,6 +18,10 @@ void apic_lapic_init(void);
 uint32_t apic_lapic_id(void);
 void apic_timer_start(void);
 void apic_timer_stop(void);
+/* Masked one-shot count-down from count (for calibration), and the
+ * current count. */
+void apic_timer_oneshot(uint32_t count);
+uint32_t apic_timer_count(void);
 /* Sleep (wait-for-interrupt) for at least n ticks; the timer must run. */
 void apic_sleep_ticks(uint64_t n);
 /* INIT / STARTUP IPI to one APIC ID. 0 or -ETIMEDOUT (ICR stays busy). */

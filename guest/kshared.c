@@ -13,3 +13,4 @@ _Static_assert(offsetof(struct kshared, pm1_seen) == KS_PM1_SEEN, "KS_PM1_SEEN")
 _Static_assert(offsetof(struct kshared, ged_addr) == KS_GED_ADDR, "KS_GED_ADDR");
 _Static_assert(offsetof(struct kshared, ged_seen) == KS_GED_SEEN, "KS_GED_SEEN");
 _Static_assert(offsetof(struct kshared, ap_next) == KS_AP_NEXT, "KS_AP_NEXT");
+_Static_assert(offsetof(struct kshared, msix) == KS_MSIX, "KS_MSIX");

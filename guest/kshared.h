@@ -1,6 +1,7 @@
 /* kshared: the state ring 0 and ring 3 share. Ring-0 interrupt handlers
- * (traps.S) bump the counters and record ACPI event bits; ring-3 code reads
- * them and waits for changes with kcall_wait(). Also the AP check-in table.
+ * (traps.S) bump the counters (all events, timer ticks, each MSI-X vector)
+ * and record ACPI event bits; ring-3 code reads them and waits for changes
+ * with kcall_wait(). Also the AP check-in table.
  * Field offsets are fixed in layout.h for the assembly side. */
 #ifndef TESTGUEST_KSHARED_H
 #define TESTGUEST_KSHARED_H
@@ -17,6 +18,8 @@ struct kshared {
 	volatile uint64_t ged_addr;      /* KS_GED_ADDR */
 	volatile uint32_t ged_seen;      /* KS_GED_SEEN */
 	volatile uint32_t ap_next;       /* KS_AP_NEXT */
+	/* Interrupts seen on vector VEC_MSIX_BASE + i. */
+	volatile uint64_t msix[VEC_MSIX_COUNT]; /* KS_MSIX */
 	/* AP check-in, written by each AP in ring 3. */
 	volatile uint32_t checked_in;
 	volatile uint32_t apic_id[GUEST_MAX_CPUS];

@@ -43,6 +43,8 @@
 #define VEC_TIMER         0x20
 #define VEC_COM1          0x21
 #define VEC_ACPI          0x22     /* SCI and/or the HW-reduced GED interrupt */
+#define VEC_MSIX_BASE     0x30     /* MSI-X vectors (virtio): each one counted */
+#define VEC_MSIX_COUNT    32
 #define VEC_SPURIOUS      0xff
 
 /* Ring 3 asks ring 0 for something by executing `hlt` (#GP) with RAX = op. */
@@ -63,5 +65,6 @@
 #define KS_GED_ADDR       24  /* u64: GED event selector MMIO address, 0 = none */
 #define KS_GED_SEEN       32  /* u32: GED selector bits seen */
 #define KS_AP_NEXT        36  /* u32: next CPU index handed to a starting AP */
+#define KS_MSIX           40  /* u64[VEC_MSIX_COUNT]: interrupts per MSI-X vector */
 
 #endif

@@ -16,8 +16,11 @@
 #define ENOMEM    12
 #define EINVAL    22
 #define ENODEV    19
+#define EBUSY     16
 #define ENOSPC    28
+#define EROFS     30
 #define ERANGE    34
+#define EPROTO    71
 #define ETIMEDOUT 110
 #endif
 

@@ -1,5 +1,5 @@
 /* main: the BSP's ring-3 life: clear the shared state, read the PVH start
- * info and command line, discover the platform (ACPI, else MP table), run
+ * info (command line, memory map), discover the platform (ACPI, else MP table), run
  * the chosen workload and report its one result line, then power off (PASS)
  * or debug-exit with the failure code (FAIL). Also the console glog(). */
 #include <stdarg.h>
@@ -18,6 +18,8 @@
 
 #define HVM_START_MAGIC 0x336ec578u
 #define IOAPIC_DEFAULT_ADDR 0xfec00000u
+#define MEMMAP_TYPE_RAM 1
+#define MEMMAP_MAX_ENTRIES 128
 
 struct hvm_start_info {
 	uint32_t magic;
@@ -75,8 +77,36 @@ static int main_read_cmdline(uint64_t addr, char *out, size_t size)
 	return 0;
 }
 
+struct hvm_memmap_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+	uint32_t reserved;
+};
+
+/* The RAM ranges of the PVH memory map (version >= 1), if there is one. */
+static void main_read_memmap(const struct hvm_start_info *si, struct platform *p)
+{
+	const struct hvm_memmap_entry *e;
+	uint32_t n = si->memmap_entries;
+
+	if (si->version < 1 || !si->memmap_paddr || !n)
+		return;
+	if (n > MEMMAP_MAX_ENTRIES)
+		n = MEMMAP_MAX_ENTRIES;
+	e = phys_map(si->memmap_paddr, (uint64_t)n * sizeof(*e));
+	if (!e) {
+		glog("boot: memory map at 0x%lx is not addressable", si->memmap_paddr);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (e[i].type == MEMMAP_TYPE_RAM)
+			platform_add_ram(p, e[i].addr, e[i].size);
+}
+
 /* Validate hvm_start_info; returns its RSDP hint (0 = scan). */
-static int main_start_info(uint64_t addr, char *cmdline, size_t size, uint64_t *rsdp)
+static int main_start_info(uint64_t addr, char *cmdline, size_t size, uint64_t *rsdp,
+			   struct platform *p)
 {
 	const struct hvm_start_info *si = phys_map(addr, sizeof(*si));
 
@@ -86,6 +116,7 @@ static int main_start_info(uint64_t addr, char *cmdline, size_t size, uint64_t *
 		return -EINVAL;
 	}
 	*rsdp = si->rsdp_paddr;
+	main_read_memmap(si, p);
 	return main_read_cmdline(si->cmdline_paddr, cmdline, size);
 }
 
@@ -124,7 +155,7 @@ void guest_main(uint64_t start_info)
 
 	memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
 	uart_init();
-	ret = main_start_info(start_info, cmdline, sizeof(cmdline), &rsdp);
+	ret = main_start_info(start_info, cmdline, sizeof(cmdline), &rsdp, &g.plat);
 	if (ret == 0)
 		ret = cmdline_parse(cmdline, &g.cmd);
 	if (ret)

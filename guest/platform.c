@@ -1,5 +1,6 @@
 /* platform: helpers that fill and query struct platform (CPUs, IOAPICs,
- * interrupt source overrides), shared by the ACPI and MP table readers. */
+ * interrupt source overrides, RAM ranges), shared by the ACPI and MP table
+ * readers and the boot memory map reader. */
 #include "glog.h"
 #include "lib.h"
 #include "platform.h"
@@ -82,4 +83,37 @@ void platform_isa_irq(const struct platform *p, uint8_t irq, uint16_t default_fl
 	if ((f & PLATFORM_TRIG_MASK) == 0)
 		f |= default_flags & PLATFORM_TRIG_MASK;
 	*flags = f;
+}
+
+void platform_add_ram(struct platform *p, uint64_t addr, uint64_t size)
+{
+	if (size == 0 || addr + size < addr) {
+		glog("platform: ignoring bad RAM range 0x%lx+0x%lx", addr, size);
+		return;
+	}
+	if (p->nram >= PLATFORM_MAX_RAM) {
+		glog("platform: more than %u RAM ranges, ignoring the rest", PLATFORM_MAX_RAM);
+		return;
+	}
+	p->ram[p->nram].addr = addr;
+	p->ram[p->nram].size = size;
+	p->nram++;
+}
+
+uint64_t platform_ram_end(const struct platform *p, uint64_t addr)
+{
+	for (uint32_t i = 0; i < p->nram; i++)
+		if (addr >= p->ram[i].addr && addr - p->ram[i].addr < p->ram[i].size)
+			return p->ram[i].addr + p->ram[i].size;
+	return 0;
+}
+
+uint64_t platform_ram_top(const struct platform *p)
+{
+	uint64_t top = 0;
+
+	for (uint32_t i = 0; i < p->nram; i++)
+		if (p->ram[i].addr + p->ram[i].size > top)
+			top = p->ram[i].addr + p->ram[i].size;
+	return top;
 }

@@ -1,7 +1,8 @@
 /* platform: what the guest learned about the machine from the ACPI tables
  * (or the MP table): CPUs, IOAPICs, interrupt overrides, and the FADT/DSDT
- * facts used for power-off, reset and ACPI events. Filled by acpi.c and
- * mptable.c, used by apic.c, power.c and the workloads. */
+ * facts used for power-off, reset and ACPI events, the PCI ECAM window
+ * (MCFG) and the RAM ranges of the boot memory map. Filled by acpi.c,
+ * mptable.c and main.c, used by apic.c, power.c, pci.c and the workloads. */
 #ifndef TESTGUEST_PLATFORM_H
 #define TESTGUEST_PLATFORM_H
 
@@ -12,6 +13,7 @@
 
 #define PLATFORM_MAX_IOAPICS   8
 #define PLATFORM_MAX_OVERRIDES 16
+#define PLATFORM_MAX_RAM       16
 
 /* Interrupt polarity/trigger, MPS INTI flags encoding (MADT ISO, MP table). */
 #define PLATFORM_POL_MASK      0x3
@@ -43,6 +45,12 @@ struct platform_override {
 	uint8_t source;     /* ISA IRQ */
 	uint32_t gsi;
 	uint16_t flags;     /* PLATFORM_POL_* | PLATFORM_TRIG_* (0 = bus default) */
+};
+
+/* A RAM range from the boot memory map (PVH memmap, E820 type 1). */
+struct platform_ram {
+	uint64_t addr;
+	uint64_t size;
 };
 
 struct platform_acpi {
@@ -85,6 +93,12 @@ struct platform {
 	bool have_acpi;
 	uint64_t rsdp;
 	struct platform_acpi acpi;
+	/* PCI ECAM from the MCFG entry of segment 0 that covers bus 0;
+	 * ecam_base 0 = none (use configuration mechanism 1). */
+	uint64_t ecam_base;
+	uint8_t ecam_bus_start, ecam_bus_end;
+	uint32_t nram;
+	struct platform_ram ram[PLATFORM_MAX_RAM];
 };
 
 /* Record a CPU (xAPIC IDs 0..254; others and overflow are counted in
@@ -98,6 +112,13 @@ int platform_add_override(struct platform *p, uint8_t source, uint32_t gsi, uint
  * override says "conforms to the bus" (or there is no override). */
 void platform_isa_irq(const struct platform *p, uint8_t irq, uint16_t default_flags,
 		      uint32_t *gsi, uint16_t *flags);
+/* Record a RAM range (empty or wrapping ranges and overflow are logged and
+ * ignored). */
+void platform_add_ram(struct platform *p, uint64_t addr, uint64_t size);
+/* End of the RAM range holding addr, or 0 if addr is not RAM. */
+uint64_t platform_ram_end(const struct platform *p, uint64_t addr);
+/* End of the highest RAM range (0 if none is known). */
+uint64_t platform_ram_top(const struct platform *p);
 /* Is this APIC ID among the listed CPUs? */
 bool platform_has_cpu(const struct platform *p, uint32_t apic_id);
 

@@ -1,6 +1,7 @@
 /* traps: the ring-0 interrupt descriptor table and every handler. Kept as
  * short as possible (ring-0 instructions are expensive under nested
- * virtualisation): device interrupts count an event and EOI; #GP from a
+ * virtualisation): device interrupts count an event and EOI (MSI-X vectors
+ * also count per vector, for the virtio drivers); #GP from a
  * ring-3 `hlt` implements the wait/halt requests of kshared.h; #UD from a
  * ring-3 `ud2` with the magic in RAX triple-faults on purpose; anything
  * else is reported by trap_fatal() (trap.c). */
@@ -117,6 +118,24 @@ trap_acpi:
 	popq %rax
 	jmp eoi_return
 
+/* MSI-X vectors VEC_MSIX_BASE + i: count in kshared.msix[i] and events. */
+.macro msix_stub idx
+	.balign 8
+trap_msix_\idx:
+	pushq %rax
+	movl $\idx, %eax
+	jmp msix_common
+.endm
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	msix_stub \i
+	.endr
+
+msix_common:
+	lock incq kshared+KS_MSIX(,%rax,8)
+	lock incq kshared+KS_EVENTS(%rip)
+	popq %rax
+	jmp eoi_return
+
 eoi_return:
 	pushq %rax
 	movl $LAPIC_EOI_ADDR, %eax
@@ -150,13 +169,17 @@ idt:
 	gate trap_timer                 /* VEC_TIMER */
 	gate trap_com1                  /* VEC_COM1 */
 	gate trap_acpi                  /* VEC_ACPI */
-	.fill 16 * (VEC_SPURIOUS - VEC_ACPI - 1), 1, 0
+	.fill 16 * (VEC_MSIX_BASE - VEC_ACPI - 1), 1, 0
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	gate trap_msix_\i             /* VEC_MSIX_BASE + i */
+	.endr
+	.fill 16 * (VEC_SPURIOUS - VEC_MSIX_BASE - VEC_MSIX_COUNT), 1, 0
 	gate trap_spurious              /* VEC_SPURIOUS */
 idt_end:
 	.if (idt_end - idt) - 4096
 	.error "IDT must have 256 entries"
 	.endif
-	.if (VEC_TIMER != 32) || (VEC_COM1 != 33) || (VEC_ACPI != 34)
+	.if (VEC_TIMER != 32) || (VEC_COM1 != 33) || (VEC_ACPI != 34) || (VEC_MSIX_COUNT != 32)
 	.error "vector numbers must match the gate order"
 	.endif
 

@@ -1,5 +1,6 @@
 /* workloads: hello, info, idle, smp, echo, exit, reset and fault (see
- * README.md for what each one proves). They run in ring 3 on the BSP and
+ * README.md for what each one proves), and the table of every workload,
+ * the virtio ones (wl_virtio.h) included. They run in ring 3 on the BSP and
  * talk to devices directly (port I/O at IOPL 3, identity-mapped MMIO). */
 #include "apic.h"
 #include "glog.h"
@@ -9,6 +10,7 @@
 #include "power.h"
 #include "smp.h"
 #include "uart.h"
+#include "wl_virtio.h"
 #include "workloads.h"
 
 #define PM1_STS_PWRBTN   0x0100
@@ -50,6 +52,8 @@ static int wl_info(struct guest *g)
 	     a->reset_reg.space, a->reset_reg.addr, a->reset_value, a->sleep_ctl.space,
 	     a->sleep_ctl.addr, a->have_s5, a->s5_slp_typ, a->ged_evt_addr, a->ged_irq,
 	     a->ged_irq_flags);
+	glog("info: ecam 0x%lx buses %u-%u, %u RAM ranges, RAM top 0x%lx", p->ecam_base,
+	     p->ecam_bus_start, p->ecam_bus_end, p->nram, platform_ram_top(p));
 	return g->discover_err ? guest_fail(g, g->discover_err, "platform discovery failed") : 0;
 }
 
@@ -226,6 +230,14 @@ static const struct workload workloads[] = {
 	{ "exit", wl_exit },
 	{ "reset", wl_reset },
 	{ "fault", wl_fault },
+	{ "rng", wl_rng },
+	{ "console", wl_console },
+	{ "blk", wl_blk },
+	{ "blk-ro", wl_blk_ro },
+	{ "blk-bench", wl_blk_bench },
+	{ "net", wl_net },
+	{ "net-bench", wl_net_bench },
+	{ "hostile-ring", wl_hostile_ring },
 };
 
 const struct workload *workloads_find(const char *name)

@@ -1,7 +1,9 @@
 /* test_guest_parse: host-side cmocka tests of the test guest's pure code:
- * command line, number parsing and formatting, ACPI table parsing (FADT,
- * MADT, _S5_, GED, the RSDP->XSDT walk over a fake physical memory) and the
- * MP table parser, including malformed and hostile input. */
+ * command line (and the workloads' key getters), number parsing and
+ * formatting, ACPI table parsing (FADT, MADT, MCFG, _S5_, GED, the
+ * RSDP->XSDT walk over a fake physical memory), the RAM ranges of the boot
+ * memory map and the MP table parser, including malformed and hostile
+ * input. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -244,6 +246,38 @@ static void test_cmdline_bad_values(void **state)
 	assert_non_null(strstr(f->last_log, "workload="));
 }
 
+static void test_cmdline_getters(void **state)
+{
+	struct fake *f = *state;
+	struct cmdline c;
+	uint64_t v;
+	char buf[8];
+
+	assert_int_equal(cmdline_parse("workload=blk seed-x=5 seed=0x10 verify-only=1 "
+				       "ro=0 kinds=loop,bad-head big=123456789", &c), 0);
+	assert_int_equal(cmdline_u64(&c, "seed", 1, 0, 100, &v), 0);
+	assert_int_equal(v, 16);
+	assert_int_equal(cmdline_u64(&c, "count", 64, 1, 100, &v), 0);
+	assert_int_equal(v, 64);                        /* absent: the default */
+	f->nlogs = 0;
+	assert_int_equal(cmdline_u64(&c, "big", 0, 0, 1000, &v), -EINVAL);
+	assert_int_equal(cmdline_u64(&c, "seed", 0, 17, 100, &v), -EINVAL);
+	assert_int_equal(f->nlogs, 2);
+	assert_true(cmdline_flag(&c, "verify-only"));
+	assert_false(cmdline_flag(&c, "ro"));
+	assert_false(cmdline_flag(&c, "missing"));
+	assert_int_equal(cmdline_str(&c, "kinds", buf, sizeof(buf)), -E2BIG);
+	assert_int_equal(cmdline_str(&c, "nope", buf, sizeof(buf)), -ENOENT);
+	assert_string_equal(buf, "");
+	assert_int_equal(cmdline_str(&c, "ro", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0");
+	assert_true(cmdline_list_has("loop,bad-head", "bad-head"));
+	assert_true(cmdline_list_has("loop,bad-head", "loop"));
+	assert_false(cmdline_list_has("loop,bad-head", "bad"));
+	assert_false(cmdline_list_has("loops", "loop"));
+	assert_true(cmdline_list_has("", "anything"));
+}
+
 /* ---- lib ---- */
 
 static void test_lib_parse_u64(void **state)
@@ -447,6 +481,77 @@ static void test_platform_cpus(void **state)
 	assert_int_equal(platform_add_override(&p, 16, 16, 0), -EINVAL);
 }
 
+/* ---- MCFG and RAM ranges ---- */
+
+/* MCFG with n allocations {base, segment, start bus, end bus}. */
+static uint32_t build_mcfg(uint8_t *t, const uint64_t (*e)[4], unsigned n)
+{
+	uint32_t len = 44 + 16 * n;
+
+	memset(t, 0, len);
+	for (unsigned i = 0; i < n; i++) {
+		put64(t + 44 + 16 * i, e[i][0]);
+		put16(t + 44 + 16 * i + 8, (uint16_t)e[i][1]);
+		t[44 + 16 * i + 10] = (uint8_t)e[i][2];
+		t[44 + 16 * i + 11] = (uint8_t)e[i][3];
+	}
+	acpi_hdr(t, "MCFG", len, 1);
+	fix_checksum(t, len, 9);
+	return len;
+}
+
+static void test_mcfg(void **state)
+{
+	static const uint64_t good[][4] = {
+		{ 0xe0000000, 1, 0, 255 },      /* another segment: ignored */
+		{ 0xb0000000, 0, 0, 255 },
+		{ 0xc0000000, 0, 0, 15 },       /* a second one for bus 0: first wins */
+	};
+	static const uint64_t bad[][4] = {
+		{ 0xb0080000, 0, 0, 255 },      /* not 1 MiB aligned */
+		{ 0x100000000ULL, 0, 0, 0 },    /* above 4 GiB */
+		{ 0xfff00000, 0, 2, 3 },        /* does not start at bus 0 */
+	};
+	struct fake *f = *state;
+	struct platform p = { 0 };
+	uint8_t t[128];
+	uint32_t len = build_mcfg(t, good, 3);
+
+	assert_int_equal(acpi_parse_mcfg(t, len, &p), 0);
+	assert_true(p.ecam_base == 0xb0000000);
+	assert_int_equal(p.ecam_bus_end, 255);
+	memset(&p, 0, sizeof(p));
+	f->nlogs = 0;
+	len = build_mcfg(t, bad, 3);
+	assert_int_equal(acpi_parse_mcfg(t, len, &p), 0);
+	assert_true(p.ecam_base == 0);
+	assert_int_equal(f->nlogs, 2);
+	assert_int_equal(acpi_parse_mcfg(t, len - 4, &p), -EINVAL);
+	assert_int_equal(acpi_parse_mcfg(t, 40, &p), -EINVAL);
+}
+
+static void test_platform_ram(void **state)
+{
+	struct platform p = { 0 };
+
+	(void)state;
+	assert_true(platform_ram_end(&p, 0x1000000) == 0);
+	assert_true(platform_ram_top(&p) == 0);
+	platform_add_ram(&p, 0, 0x9fc00);
+	platform_add_ram(&p, 0x100000, 0xff00000);
+	platform_add_ram(&p, 0x100000000ULL, 0x40000000);
+	platform_add_ram(&p, 0xfffffffffffff000ULL, 0x2000);   /* wraps: ignored */
+	platform_add_ram(&p, 0x5000, 0);                        /* empty: ignored */
+	assert_int_equal(p.nram, 3);
+	assert_true(platform_ram_end(&p, 0x1000000) == 0x10000000);
+	assert_true(platform_ram_end(&p, 0x10000000) == 0);
+	assert_true(platform_ram_end(&p, 0x9fbff) == 0x9fc00);
+	assert_true(platform_ram_top(&p) == 0x140000000ULL);
+	for (unsigned i = 0; i < PLATFORM_MAX_RAM + 3; i++)
+		platform_add_ram(&p, 0x200000000ULL + i * 0x1000, 0x1000);
+	assert_int_equal(p.nram, PLATFORM_MAX_RAM);
+}
+
 /* ---- RSDP -> XSDT walk over fake memory ---- */
 
 static void test_discover(void **state)
@@ -600,6 +705,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cmdline_defaults_and_exit, setup_fake,
 						teardown_fake),
 		cmocka_unit_test_setup_teardown(test_cmdline_bad_values, setup_fake, teardown_fake),
+		cmocka_unit_test_setup_teardown(test_cmdline_getters, setup_fake, teardown_fake),
 		cmocka_unit_test(test_lib_parse_u64),
 		cmocka_unit_test(test_lib_snprintf),
 		cmocka_unit_test(test_s5_encodings),
@@ -609,6 +715,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_madt, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_madt_malformed, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_platform_cpus, setup_fake, teardown_fake),
+		cmocka_unit_test_setup_teardown(test_mcfg, setup_fake, teardown_fake),
+		cmocka_unit_test_setup_teardown(test_platform_ram, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_discover, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_discover_hostile, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_mptable, setup_fake, teardown_fake),

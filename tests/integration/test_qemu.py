@@ -1,5 +1,6 @@
 """The test guest is a plain PVH kernel: QEMU boots it too (so both VMMs can
 be compared on the same guest in bench/)."""
+import os
 import shutil
 import subprocess
 
@@ -20,3 +21,17 @@ def test_guest_on_qemu(kvm, machine):
                        capture_output=True, text=True, errors="replace", timeout=TIMEOUT)
     assert "testguest: smp: PASS" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0, r.stderr
+
+
+def test_guest_virtio_drivers_on_qemu(kvm):
+    """The test guest's virtio-pci driver and workloads against QEMU's
+    virtio-rng/blk/net/console-pci devices, the reference implementation
+    (tests/qemu_virtio_smoke.sh: q35, a TAP in a namespace it creates)."""
+    assert QEMU, "qemu-system-x86_64 is not installed (scripts/deps.sh check installs it)"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "qemu_virtio_smoke.sh")
+    r = subprocess.run(["bash", script, GUEST], capture_output=True, text=True,
+                       errors="replace", timeout=20 * TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.rstrip().splitlines()[-1].endswith(" 0 failed"), r.stdout
+    skipped = [l for l in r.stdout.splitlines() if l.lower().startswith("skip")]
+    assert not skipped, "parts of the QEMU virtio smoke test did not run: %s" % skipped
