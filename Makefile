@@ -10,6 +10,7 @@ MESON_OPTS ?=
 LINUX_DIR  ?= $(BUILD)/guest/linux
 RUN_MEMORY ?= 256M
 RUN_CPUS   ?= 1
+RUN_DISK   ?= $(BUILD)/run-disk.raw
 
 .PHONY: all build build-asan build-fuzz linux run check check-linux fuzz-smoke deps deps-check clean
 
@@ -44,9 +45,13 @@ linux:
 	@guest/linux/build.sh --link $(LINUX_DIR)
 
 # Linux to a busybox shell on this terminal's serial console (Ctrl-a x quits).
+# It has a scratch virtio disk ($(RUN_DISK), /dev/vda in the guest; kept
+# between runs) and virtio-rng (/dev/hwrng).
 run: build linux
+	@test -e $(RUN_DISK) || truncate -s 256M $(RUN_DISK)
 	@$(BUILD)/vmkit-vmm --kernel $(LINUX_DIR)/vmlinux --initrd $(LINUX_DIR)/initramfs.cpio \
 		--memory $(RUN_MEMORY) --cpus $(RUN_CPUS) --symbols $(LINUX_DIR)/System.map \
+		--disk path=$(RUN_DISK),format=raw --rng \
 		--cmdline "$$(cat $(LINUX_DIR)/cmdline)"
 
 fuzz-smoke: build-fuzz

@@ -218,8 +218,8 @@ int virtio_open(struct virtio_dev *d, const struct pci_fn *f, uint8_t apic_id,
 	ret = virtio_map_all(d);
 	if (ret)
 		return ret;
+	pci_enable(f); /* memory decode on before the first BAR read */
 	d->num_queues = io_mmio_read16(d->common + CC_NUM_QUEUES);
-	pci_enable(f);
 	ret = virtio_msix_setup(d);
 	return ret ? ret : virtio_pcicfg_check(d);
 }

@@ -37,7 +37,7 @@ static int blkaio_run(struct blk *b, struct blk_req *req)
 	case BLK_OP_DISCARD:
 		return blk_discard(b, req->off, req->len);
 	case BLK_OP_WRITE_ZEROES:
-		return blk_write_zeroes(b, req->off, req->len, false);
+		return blk_write_zeroes(b, req->off, req->len, req->may_unmap);
 	}
 	return -EINVAL;
 }

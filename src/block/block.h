@@ -7,7 +7,8 @@
  * Additive change by block-core: struct blk.aio (the worker pool).
  * Additive change by img: driver ops write_compressed (convert -c) and
  * make_empty (commit); NULL where a driver lacks them.
- * Additive change by qcow2: blk_open_opts.check (open for `check -r`). */
+ * Additive change by qcow2: blk_open_opts.check (open for `check -r`).
+ * Additive change by virtio-blk: blk_req.may_unmap (WRITE_ZEROES may punch). */
 #ifndef VMKIT_BLOCK_H
 #define VMKIT_BLOCK_H
 
@@ -177,6 +178,7 @@ struct blk_req {
 	enum blk_op op;
 	uint64_t off;
 	uint64_t len;              /* DISCARD / WRITE_ZEROES */
+	bool may_unmap;            /* WRITE_ZEROES: the range may be deallocated */
 	const struct iovec *iov;   /* READ / WRITE */
 	int iovcnt;
 	/* Called once, on a worker thread, with 0 or -errno. */

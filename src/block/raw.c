@@ -1,7 +1,8 @@
 /* raw: the raw image driver. Owns the mapping of a raw file (no metadata;
  * virtual size = file size) onto the driver interface: creation with
  * preallocation, vectored I/O, discard and write-zeroes by hole punching,
- * resize by truncation, and allocation status from the file's holes. */
+ * resize by truncation, and allocation status from the file's holes.
+ * Change by virtio-blk: the zero buffer is page-aligned (cache=none). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -28,9 +29,10 @@ static int raw_write_zero_data(struct blk_file *f, uint64_t off, uint64_t len)
 
 	if (len == 0)
 		return 0;
-	zero = calloc(1, chunk);
-	if (!zero)
+	/* page-aligned: a cache=none (O_DIRECT) file takes it as it is */
+	if (posix_memalign(&zero, 4096, chunk))
 		return -ENOMEM;
+	memset(zero, 0, chunk);
 	while (!ret && len) {
 		size_t n = (size_t)MIN(len, (uint64_t)chunk);
 

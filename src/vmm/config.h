@@ -17,7 +17,7 @@
 #define CONFIG_SOCKET_MAX (sizeof(((struct sockaddr_un *)0)->sun_path))
 #define CONFIG_CMDLINE_MAX 65536
 
-#define CONFIG_MAX_DISKS 16
+#define CONFIG_MAX_DISKS 24  /* with the nets: more than the 31 PCI slots */
 #define CONFIG_MAX_NETS 8
 #define CONFIG_MAX_CONSOLES 4
 #define CONFIG_ID_MAX 32          /* device ids, NUL included */
@@ -42,7 +42,8 @@ struct config_net {
 	char tap[CONFIG_IFNAME_MAX];  /* "" when fd= is used */
 	int fd;                       /* -1 unless fd=N */
 	uint8_t mac[6];
-	bool mac_set;                 /* else a locally administered MAC is generated */
+	bool mac_set;                 /* set by config_validate, which generates a locally
+	                               * administered MAC for an interface without mac= */
 	char id[CONFIG_ID_MAX];       /* given, or netN */
 };
 
@@ -86,8 +87,11 @@ void config_defaults(struct vm_config *cfg);
 int config_parse_args(int argc, char **argv, struct vm_config *cfg);
 /* Apply a JSON document (the --config file's content). */
 int config_apply_json(struct vm_config *cfg, const char *text, size_t len, const char *origin);
-/* Cross-field checks: kernel given, memory within host limits, etc. */
-int config_validate(const struct vm_config *cfg, uint64_t host_memory);
+/* Cross-field checks: kernel given, memory within host limits, device ids
+ * unique (and generated: diskN, netN, consoleN, the lowest N free), disk
+ * images present, stdio used once, at most 31 virtio devices; fills in a
+ * generated MAC (02:..., see config.c) for each interface without one. */
+int config_validate(struct vm_config *cfg, uint64_t host_memory);
 void config_usage(void);
 
 #endif

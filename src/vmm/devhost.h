@@ -1,11 +1,13 @@
 /* devhost: what a device may ask of the machine it is plugged into (raise an
- * interrupt line, request poweroff/reset/exit, read the clocks, and for PCI
- * devices: MSI routes on GSIs, irqfds and ioeventfds). The VM implements it;
- * unit tests pass a fake one, so devices never see the VM. */
+ * interrupt line, request poweroff/reset/exit, read the clocks, report an
+ * event to the control socket, and for PCI devices: MSI routes on GSIs,
+ * irqfds and ioeventfds). The VM implements it; unit tests pass a fake one,
+ * so devices never see the VM. */
 #ifndef VMKIT_DEVHOST_H
 #define VMKIT_DEVHOST_H
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,6 +54,11 @@ struct devhost_ops {
 	int (*msi_send)(void *ctx, uint64_t addr, uint32_t data);
 	int (*ioeventfd_add)(void *ctx, const struct devhost_ioeventfd *io);
 	int (*ioeventfd_remove)(void *ctx, const struct devhost_ioeventfd *io);
+
+	/* Report an event to the VM's management (the control socket's event
+	 * `name`, e.g. "DEVICE_NEEDS_RESET"). data is stolen (NULL: none).
+	 * Any thread, any device lock held. May be NULL. */
+	void (*emit)(void *ctx, const char *name, json_t *data);
 };
 
 struct devhost {
@@ -116,6 +123,14 @@ static inline int devhost_msi_send(const struct devhost *h, uint64_t addr, uint3
 static inline int devhost_ioeventfd_add(const struct devhost *h, const struct devhost_ioeventfd *io)
 {
 	return h->ops->ioeventfd_add ? h->ops->ioeventfd_add(h->ctx, io) : -ENOSYS;
+}
+
+static inline void devhost_emit(const struct devhost *h, const char *name, json_t *data)
+{
+	if (h->ops->emit)
+		h->ops->emit(h->ctx, name, data);
+	else
+		json_decref(data);
 }
 
 static inline int devhost_ioeventfd_remove(const struct devhost *h,

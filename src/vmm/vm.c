@@ -206,6 +206,11 @@ static int vm_dh_ioeventfd_remove(void *ctx, const struct devhost_ioeventfd *io)
 	return vm_dh_ioeventfd(ctx, io, true);
 }
 
+static void vm_dh_emit(void *ctx, const char *name, json_t *data)
+{
+	vm_event(ctx, name, data);
+}
+
 static const struct devhost_ops vm_devhost_ops = {
 	.irq_set = vm_dh_irq_set,
 	.event = vm_dh_event,
@@ -219,6 +224,7 @@ static const struct devhost_ops vm_devhost_ops = {
 	.msi_send = vm_dh_msi_send,
 	.ioeventfd_add = vm_dh_ioeventfd_add,
 	.ioeventfd_remove = vm_dh_ioeventfd_remove,
+	.emit = vm_dh_emit,
 };
 
 /* ---- vCPU coordination ---- */
@@ -660,6 +666,9 @@ void vm_destroy(struct vm *vm)
 		return;
 	if (vm->vcpus)
 		vm_teardown(vm);
+	/* Before the control socket: a virtio device's backend may still report
+	 * an event until the device is gone. */
+	virtio_devices_destroy(&vm->virtio);
 	control_close(vm->ctl);
 	chardev_close(vm->serial_cd); /* first: its front end is the serial device */
 	pc_devices_destroy(vm);

@@ -15,6 +15,7 @@
 #include "iobus.h"
 #include "loader.h"
 #include "memmap.h"
+#include "virtio/virtio_devices.h"
 
 struct evloop;
 struct hv;
@@ -73,6 +74,7 @@ struct vm {
 	struct iobus mmio;
 	struct devhost devhost;
 	struct pci_bus *pci;  /* the PCI root bus (pc.c) */
+	struct virtio_devices virtio; /* plugged virtio devices (pc.c), for vmctl */
 	struct vm_hw hw[VM_MAX_HW];
 	unsigned nhw;
 	void *acpipm;        /* the ACPI PM device (power button) */

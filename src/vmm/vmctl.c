@@ -1,11 +1,17 @@
-/* vmctl: the VMM's control-socket commands, one handler each, in one table. */
+/* vmctl: the VMM's control-socket commands, one handler each, in one table.
+ * The device queries walk the VM's virtio devices (vm->virtio); each device
+ * is asked under its lock. A device's ops->query puts its configuration
+ * facts at the top level and its counters in a "stats" object. */
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "chardev.h"
 #include "control.h"
 #include "vcpu.h"
+#include "virtio/virtio_pci.h"
 #include "vm.h"
 
 static int vmctl_query_status(void *opaque, json_t *args, json_t **ret, char **err)
@@ -92,6 +98,116 @@ static int vmctl_quit(void *opaque, json_t *args, json_t **ret, char **err)
 	return 0;
 }
 
+/* ---- virtio devices ---- */
+
+enum vmctl_view {
+	VMCTL_VIEW_CONFIG,  /* the device's facts without its counters */
+	VMCTL_VIEW_STATS,   /* id + counters */
+};
+
+static json_t *vmctl_device_view(struct virtio_dev *vd, enum vmctl_view view)
+{
+	json_t *obj = json_object(), *stats;
+
+	if (!obj)
+		return NULL;
+	virtio_pci_query_device(vd, obj);
+	switch (view) {
+	case VMCTL_VIEW_CONFIG:
+		json_object_del(obj, "stats");
+		return obj;
+	case VMCTL_VIEW_STATS:
+		stats = json_object_get(obj, "stats");
+		stats = json_pack("{s:O,s:O}", "id", json_object_get(obj, "id"),
+				  "stats", stats ? stats : json_object());
+		json_decref(obj);
+		return stats;
+	}
+	return obj;
+}
+
+/* Every device of one virtio kind, seen one way. */
+static int vmctl_devices(struct vm *vm, uint16_t device_id, enum vmctl_view view,
+			 json_t **ret)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; list && i < vm->virtio.n; i++) {
+		struct virtio_dev *vd = vm->virtio.devs[i];
+
+		if (virtio_pci_device_id(vd) == device_id)
+			json_array_append_new(list, vmctl_device_view(vd, view));
+	}
+	*ret = list;
+	return list ? 0 : -ENOMEM;
+}
+
+static int vmctl_query_block(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	return vmctl_devices(opaque, VIRTIO_ID_BLOCK, VMCTL_VIEW_CONFIG, ret);
+}
+
+static int vmctl_query_blockstats(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	return vmctl_devices(opaque, VIRTIO_ID_BLOCK, VMCTL_VIEW_STATS, ret);
+}
+
+static int vmctl_query_netstats(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	return vmctl_devices(opaque, VIRTIO_ID_NET, VMCTL_VIEW_STATS, ret);
+}
+
+static int vmctl_query_virtio(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	struct vm *vm = opaque;
+	json_t *list = json_array();
+
+	for (unsigned i = 0; list && i < vm->virtio.n; i++) {
+		json_t *obj = json_object();
+
+		if (obj)
+			virtio_pci_query(vm->virtio.devs[i], obj);
+		json_array_append_new(list, obj);
+	}
+	*ret = list;
+	return list ? 0 : -ENOMEM;
+}
+
+static int vmctl_fail(int ret, char **err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int vmctl_fail(int ret, char **err, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*err = strdup(msg);
+	return ret;
+}
+
+static int vmctl_set_link(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	struct vm *vm = opaque;
+	json_t *jid = json_object_get(args, "id"), *jup = json_object_get(args, "up");
+	struct virtio_dev *vd;
+	int rc;
+
+	if (!json_is_string(jid) || !json_is_boolean(jup))
+		return vmctl_fail(-EINVAL, err, "%s", "set-link needs {\"id\": string, \"up\": bool}");
+	vd = virtio_devices_find(&vm->virtio, json_string_value(jid));
+	if (!vd)
+		return vmctl_fail(-ENODEV, err, "no device '%s'", json_string_value(jid));
+	rc = virtio_pci_set_link(vd, json_is_true(jup));
+	if (rc == -ENOTSUP)
+		return vmctl_fail(rc, err, "device '%s' has no link", json_string_value(jid));
+	if (rc < 0)
+		return vmctl_fail(rc, err, "set-link: %s", strerror(-rc));
+	return 0;
+}
+
 const struct control_cmd vmctl_cmds[] = {
 	{ "query-status", vmctl_query_status },
 	{ "query-cpus", vmctl_query_cpus },
@@ -101,5 +217,10 @@ const struct control_cmd vmctl_cmds[] = {
 	{ "system-powerdown", vmctl_powerdown },
 	{ "system-reset", vmctl_reset },
 	{ "quit", vmctl_quit },
+	{ "query-block", vmctl_query_block },
+	{ "query-blockstats", vmctl_query_blockstats },
+	{ "query-netstats", vmctl_query_netstats },
+	{ "query-virtio", vmctl_query_virtio },
+	{ "set-link", vmctl_set_link },
 	{ NULL, NULL },
 };

@@ -4,6 +4,8 @@ guest, a VM runner and a control-socket client.
 Tests that need /dev/kvm use the `kvm` fixture: they skip (loudly, with the
 reason in the summary) only when VMKIT_TEST_NO_KVM=1; otherwise a missing or
 inaccessible /dev/kvm fails them."""
+import contextlib
+import itertools
 import json
 import os
 import socket
@@ -118,13 +120,14 @@ class Qmp:
 class Vm:
     """A vmkit-vmm process running in the background with a control socket."""
 
-    def __init__(self, tmp_path, args, serial_to_file=True):
+    def __init__(self, tmp_path, args, serial_to_file=True, prefix=()):
         self.sock_path = str(tmp_path / "vm.sock")
         self.out_path = str(tmp_path / "serial.out")
         self.err_path = str(tmp_path / "vmm.err")
         serial = ["--serial", "file:" + self.out_path] if serial_to_file else []
         self.err = open(self.err_path, "w")
-        self.proc = subprocess.Popen([VMM] + args + serial + ["--api-socket", self.sock_path],
+        self.proc = subprocess.Popen(list(prefix) + [VMM] + args + serial +
+                                     ["--api-socket", self.sock_path],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err, env=vmm_env())
         self.qmp = Qmp(self.sock_path)
@@ -169,3 +172,65 @@ def vm_factory(tmp_path, kvm):
     yield make
     for vm in vms:
         vm.kill()
+
+
+# ---- the Linux test guest ----
+
+def linux_artifact(name):
+    """A file of the Linux test guest (vmlinux, initramfs.cpio, cmdline...)."""
+    path = os.path.join(LINUX_DIR, name)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: `make linux` builds the Linux test guest "
+                    f"(or point VMKIT_LINUX_DIR at one)")
+    return path
+
+
+def console_responder(path, stop, seen):
+    """The host end of /init's console directive: wait for the ping on the
+    virtio-console's unix socket, answer the pong (run it in a thread)."""
+    while not stop.is_set():
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            break
+        except OSError:
+            s.close()
+            time.sleep(0.1)
+    else:
+        return
+    s.settimeout(0.5)
+    buf = b""
+    while not stop.is_set():
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        buf += data
+        if b"linux-console-ping" in buf:
+            seen.append(buf)
+            s.sendall(b"vmkit-console-pong\n")
+            buf = b""
+    s.close()
+
+
+_netns_seq = itertools.count()
+
+
+@contextlib.contextmanager
+def tap_netns(address):
+    """A fresh network namespace holding one TAP (up, with address, e.g.
+    10.77.0.1/24); yields (namespace, tap) and removes both afterwards."""
+    if os.geteuid() != 0:
+        pytest.fail("this test creates a network namespace and a TAP: run it as root")
+    ns, tap = f"vmkt-{os.getpid()}-{next(_netns_seq)}", "vmkt0"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
+    try:
+        for args in (["link", "set", "lo", "up"], ["tuntap", "add", tap, "mode", "tap"],
+                     ["addr", "add", address, "dev", tap], ["link", "set", tap, "up"]):
+            subprocess.run(["ip", "-n", ns] + args, check=True, timeout=30)
+        yield ns, tap
+    finally:
+        subprocess.run(["ip", "-n", ns, "link", "del", tap], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", ns], timeout=30)

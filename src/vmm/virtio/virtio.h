@@ -137,7 +137,9 @@ pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd);
 /* Queue q once the driver enabled it and the device is active; else NULL. */
 struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q);
 /* Used buffers were pushed on q: interrupt the driver if the ring asks
- * for one (event idx / NO_INTERRUPT), through the queue's MSI-X vector. */
+ * for one (event idx / NO_INTERRUPT), through the queue's MSI-X vector.
+ * This does the asking: do not call virtqueue_need_interrupt() first (it
+ * keeps event-idx state, and a second call would swallow the interrupt). */
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q);
 /* Have queue_notify(q) run on the event loop soon. Any thread, no lock. */
 void virtio_queue_kick(struct virtio_dev *vd, unsigned q);

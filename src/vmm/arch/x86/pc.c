@@ -12,6 +12,7 @@
 #include "memmap.h"
 #include "mptable.h"
 #include "pci/pci.h"
+#include "virtio/virtio_devices.h"
 #include "vm.h"
 
 #define PC_BDA_EBDA_SEG 0x40E
@@ -76,15 +77,28 @@ static int pc_pci_create(struct vm *vm)
 	return ret;
 }
 
+/* Every configured virtio device, on the bus's slots from 1 (a device that
+ * cannot be built stops the VM before it runs: missing image, no TAP...). */
+static int pc_virtio_create(struct vm *vm)
+{
+	const struct virtio_env env = {
+		.loop = vm->loop, .host = &vm->devhost, .gm = &vm->gm, .ncpus = vm->ncpus,
+	};
+
+	return virtio_devices_create(&vm->virtio, vm->pci, &env, vm->cfg);
+}
+
 int pc_devices_create(struct vm *vm)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(pc_slots); i++) {
-		int ret = pc_slot_create(vm, &pc_slots[i]);
+	int ret;
 
+	for (size_t i = 0; i < ARRAY_SIZE(pc_slots); i++) {
+		ret = pc_slot_create(vm, &pc_slots[i]);
 		if (ret < 0)
 			return ret;
 	}
-	return pc_pci_create(vm);
+	ret = pc_pci_create(vm);
+	return ret < 0 ? ret : pc_virtio_create(vm);
 }
 
 void pc_devices_reset(struct vm *vm)
@@ -100,6 +114,7 @@ void pc_devices_destroy(struct vm *vm)
 {
 	iobus_remove_all(&vm->pio);
 	iobus_remove_all(&vm->mmio);
+	virtio_devices_destroy(&vm->virtio);  /* before the bus: they own functions' state */
 	pci_bus_destroy(vm->pci);
 	vm->pci = NULL;
 	for (unsigned i = vm->nhw; i-- > 0;)

@@ -1,0 +1,611 @@
+/* test_vconsole: the virtio-console device (src/vmm/virtio/vconsole.c) on
+ * fake guest memory with real split rings and a fake transport (the
+ * device->transport calls of virtio.h, implemented here), over the real
+ * chardev backends (file and unix socket) and the real event loop, which
+ * the test thread drives with pump(): a 1 ms timerfd checks a condition
+ * each tick and stops the loop when it holds (or gives up, failing the
+ * test instead of hanging it). Covers the configuration, output to a file
+ * and to a socket client, the emergency-write register, input spread over
+ * several receive buffers, input held back (not lost) while the driver has
+ * posted no buffers, malformed rings failing the device, and reset. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/evloop.h"
+#include "config.h"
+#include "virtio/virtio.h"
+#include "virtio/virtqueue.h"
+
+#define RAM_SIZE   (1u << 20)
+#define QSIZE      32u
+#define DATA_START 0x10000ull
+#define RXQ 0
+#define TXQ 1
+#define PUMP_MAX 5000
+#define BIG 65536
+
+#define F_RING ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX))
+
+/* ---- fake transport ---- */
+
+struct virtio_dev {
+	pthread_mutex_t lock;
+	struct virtqueue vq[2];
+	bool enabled[2];
+	unsigned irqs[2], kicks[2], fails;
+	char reason[256];
+};
+
+pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
+{
+	return &vd->lock;
+}
+
+struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
+{
+	return q < 2 && vd->enabled[q] ? &vd->vq[q] : NULL;
+}
+
+void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
+{
+	if (virtqueue_need_interrupt(&vd->vq[q]))
+		vd->irqs[q]++;
+}
+
+void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
+{
+	vd->kicks[q]++;
+}
+
+void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vd->reason, sizeof(vd->reason), fmt, ap);
+	va_end(ap);
+	vd->fails++;
+}
+
+void virtio_config_changed(struct virtio_dev *vd)
+{
+}
+
+uint64_t virtio_features(const struct virtio_dev *vd)
+{
+	return F_RING;
+}
+
+const char *virtio_dev_id(const struct virtio_dev *vd)
+{
+	return "console0";
+}
+
+struct evloop *virtio_evloop(const struct virtio_dev *vd)
+{
+	return NULL;
+}
+
+/* ---- fixture ---- */
+
+struct qlay {
+	uint64_t desc, avail, used;
+	uint16_t next_desc, avail_idx;
+};
+
+struct fx {
+	struct gmem gm;
+	uint8_t *ram;
+	struct virtio_dev vd;
+	struct evloop *loop;
+	struct virtio_dev_info info;
+	struct qlay q[2];
+	uint64_t data_next;
+	uint64_t rxgpa[QSIZE];      /* receive buffer of each descriptor */
+	uint16_t rx_seen;           /* used entries collected into in[] */
+	uint8_t in[BIG];            /* what the guest received, in order */
+	size_t in_len, want_in;
+	char dir[40], path[64];
+	int client;
+};
+
+static void fx_w(struct fx *f, uint64_t gpa, const void *v, size_t len)
+{
+	assert_int_equal(gmem_write(&f->gm, gpa, v, len), 0);
+}
+
+static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
+{
+	v = htole16(v);
+	fx_w(f, gpa, &v, 2);
+}
+
+static uint16_t fx_r16(struct fx *f, uint64_t gpa)
+{
+	uint16_t v;
+
+	assert_int_equal(gmem_read(&f->gm, gpa, &v, 2), 0);
+	return le16toh(v);
+}
+
+static uint32_t fx_r32(struct fx *f, uint64_t gpa)
+{
+	uint32_t v;
+
+	assert_int_equal(gmem_read(&f->gm, gpa, &v, 4), 0);
+	return le32toh(v);
+}
+
+static uint64_t fx_alloc(struct fx *f, uint64_t len)
+{
+	uint64_t gpa = f->data_next;
+
+	f->data_next = (f->data_next + len + 15) & ~15ull;
+	assert_true(f->data_next <= RAM_SIZE);
+	return gpa;
+}
+
+static void fx_desc(struct fx *f, unsigned q, unsigned i, uint64_t gpa, uint32_t len,
+		    uint16_t flags, uint16_t next)
+{
+	uint8_t d[16];
+	uint64_t a = htole64(gpa);
+	uint32_t l = htole32(len);
+	uint16_t fl = htole16(flags), nx = htole16(next);
+
+	memcpy(d, &a, 8);
+	memcpy(d + 8, &l, 4);
+	memcpy(d + 12, &fl, 2);
+	memcpy(d + 14, &nx, 2);
+	fx_w(f, f->q[q].desc + 16ull * i, d, 16);
+}
+
+static void fx_publish(struct fx *f, unsigned q, uint16_t head)
+{
+	struct qlay *l = &f->q[q];
+
+	fx_w16(f, l->avail + 4 + 2ull * (l->avail_idx % QSIZE), head);
+	l->avail_idx++;
+	fx_w16(f, l->avail + 2, l->avail_idx);
+}
+
+/* One transmit chain of the given strings (one segment each). */
+static void fx_tx(struct fx *f, const char *const *parts, unsigned n)
+{
+	struct qlay *l = &f->q[TXQ];
+	uint16_t head = l->next_desc;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t gpa = fx_alloc(f, strlen(parts[i]));
+		uint16_t cur = (uint16_t)((head + i) % QSIZE);
+
+		fx_w(f, gpa, parts[i], strlen(parts[i]));
+		fx_desc(f, TXQ, cur, gpa, (uint32_t)strlen(parts[i]),
+			i + 1 < n ? VIRTQUEUE_DESC_F_NEXT : 0, (uint16_t)((cur + 1) % QSIZE));
+	}
+	l->next_desc = (uint16_t)((head + n) % QSIZE);
+	fx_publish(f, TXQ, head);
+}
+
+/* One receive buffer of len bytes. */
+static void fx_rxbuf(struct fx *f, uint32_t len)
+{
+	struct qlay *l = &f->q[RXQ];
+	uint16_t head = l->next_desc;
+
+	f->rxgpa[head] = fx_alloc(f, len);
+	fx_desc(f, RXQ, head, f->rxgpa[head], len, VIRTQUEUE_DESC_F_WRITE, 0);
+	l->next_desc = (uint16_t)((head + 1) % QSIZE);
+	fx_publish(f, RXQ, head);
+}
+
+static uint16_t fx_used_idx(struct fx *f, unsigned q)
+{
+	return fx_r16(f, f->q[q].used + 2);
+}
+
+static void fx_used(struct fx *f, unsigned q, unsigned i, uint32_t *id, uint32_t *len)
+{
+	uint64_t e = f->q[q].used + 4 + 8ull * (i % QSIZE);
+
+	*id = fx_r32(f, e);
+	*len = fx_r32(f, e + 4);
+}
+
+/* Append what the device put in receive buffers since the last call. */
+static void fx_collect(struct fx *f)
+{
+	uint32_t id, len;
+
+	while (f->rx_seen != fx_used_idx(f, RXQ)) {
+		fx_used(f, RXQ, f->rx_seen, &id, &len);
+		assert_true(id < QSIZE);
+		assert_true(f->in_len + len <= BIG);
+		assert_int_equal(gmem_read(&f->gm, f->rxgpa[id], f->in + f->in_len, len), 0);
+		f->in_len += len;
+		f->rx_seen++;
+	}
+}
+
+static void fx_notify(struct fx *f, unsigned q)
+{
+	pthread_mutex_lock(&f->vd.lock);
+	f->info.ops->queue_notify(f->info.dev, q);
+	pthread_mutex_unlock(&f->vd.lock);
+}
+
+static void fx_activate(struct fx *f)
+{
+	for (unsigned q = 0; q < 2; q++) {
+		assert_int_equal(virtqueue_init(&f->vd.vq[q], &f->gm, QSIZE, f->q[q].desc,
+						f->q[q].avail, f->q[q].used, F_RING), 0);
+		f->vd.enabled[q] = true;
+	}
+	pthread_mutex_lock(&f->vd.lock);
+	assert_int_equal(f->info.ops->activate(f->info.dev, F_RING), 0);
+	pthread_mutex_unlock(&f->vd.lock);
+}
+
+/* A device on backend spec ("file:..." or "unix:..." under the test's
+ * directory, or "none"). */
+static struct fx *fx_new(const char *kind, bool activate)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct config_console cfg = { .id = "console0" };
+	struct virtio_env env;
+	char spec[200];
+
+	assert_non_null(f);
+	f->client = -1;
+	f->ram = calloc(1, RAM_SIZE);
+	assert_non_null(f->ram);
+	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
+	pthread_mutex_init(&f->vd.lock, NULL);
+	for (unsigned q = 0; q < 2; q++)
+		f->q[q] = (struct qlay){ .desc = 0x1000 + 0x3000ull * q,
+					 .avail = 0x2000 + 0x3000ull * q,
+					 .used = 0x3000 + 0x3000ull * q };
+	f->data_next = DATA_START;
+	strcpy(f->dir, "/tmp/test_vconsole.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, kind);
+	snprintf(spec, sizeof(spec), "%s:%s", kind, f->path);
+	assert_int_equal(chardev_parse(strcmp(kind, "none") ? spec : "none", &cfg.backend), 0);
+	assert_int_equal(evloop_create(&f->loop), 0);
+	env = (struct virtio_env){ .loop = f->loop, .gm = &f->gm, .ncpus = 1 };
+	assert_int_equal(vconsole_create(&env, &cfg, &f->info), 0);
+	*f->info.handle = &f->vd;
+	if (activate)
+		fx_activate(f);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	f->info.ops->destroy(f->info.dev);
+	if (f->client >= 0)
+		close(f->client);
+	evloop_destroy(f->loop);
+	unlink(f->path);
+	rmdir(f->dir);
+	pthread_mutex_destroy(&f->vd.lock);
+	free(f->ram);
+	free(f);
+}
+
+/* ---- pumping the event loop ---- */
+
+struct pump {
+	struct fx *f;
+	bool (*pred)(struct fx *f);
+	int tfd, ticks, max;
+	bool ok;
+};
+
+static void pump_tick(void *opaque, uint32_t events)
+{
+	struct pump *p = opaque;
+	uint64_t n;
+
+	if (read(p->tfd, &n, sizeof(n)) < 0) {
+		/* spurious */
+	}
+	p->ticks++;
+	if (p->pred && p->pred(p->f)) {
+		p->ok = true;
+		evloop_stop(p->f->loop);
+	} else if (p->ticks >= p->max) {
+		evloop_stop(p->f->loop);
+	}
+}
+
+static bool pump(struct fx *f, bool (*pred)(struct fx *f), int max)
+{
+	struct itimerspec its = { .it_interval = { 0, 1000000 }, .it_value = { 0, 1000000 } };
+	struct pump p = { .f = f, .pred = pred, .max = max };
+
+	p.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	assert_true(p.tfd >= 0);
+	assert_int_equal(timerfd_settime(p.tfd, 0, &its, NULL), 0);
+	assert_int_equal(evloop_add(f->loop, p.tfd, EPOLLIN, pump_tick, &p), 0);
+	assert_int_equal(evloop_run(f->loop), 0);
+	assert_int_equal(evloop_del(f->loop, p.tfd), 0);
+	close(p.tfd);
+	return p.ok;
+}
+
+static bool got_input(struct fx *f)
+{
+	fx_collect(f);
+	return f->in_len >= f->want_in;
+}
+
+static bool got_fail(struct fx *f)
+{
+	return f->vd.fails > 0;
+}
+
+static void fx_connect(struct fx *f)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	f->client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->client >= 0);
+	assert_int_equal(connect(f->client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static void client_send(struct fx *f, const void *data, size_t len)
+{
+	assert_int_equal(write(f->client, data, len), (ssize_t)len);
+}
+
+static void expect_input(struct fx *f, const void *data, size_t len)
+{
+	f->want_in = f->in_len + len;
+	assert_true(pump(f, got_input, PUMP_MAX));
+	assert_int_equal(f->in_len, f->want_in);
+	assert_memory_equal(f->in + f->in_len - len, data, len);
+}
+
+static size_t file_read(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, cap);
+	close(fd);
+	assert_true(n >= 0);
+	return (size_t)n;
+}
+
+/* ---- tests ---- */
+
+static void test_cfg(void **state)
+{
+	struct fx *f = fx_new("none", false);
+	uint8_t cfg[12];
+
+	f->info.ops->cfg_read(f->info.dev, 0, cfg, sizeof(cfg));
+	assert_int_equal(cfg[0] | cfg[1] | cfg[2] | cfg[3], 0);     /* cols, rows */
+	assert_int_equal(cfg[4], 1);                              /* max_nr_ports */
+	assert_int_equal(f->info.nqueues, 2);
+	assert_false(f->info.features & 2);                       /* no MULTIPORT */
+	assert_true(f->info.features & 4);                        /* EMERG_WRITE */
+	assert_string_equal(f->info.id, "console0");
+	fx_free(f);
+}
+
+static void test_output_to_file(void **state)
+{
+	static const char *const a[] = { "hello ", "world\n" };
+	static const char *const b[] = { "bye\n" };
+	struct fx *f = fx_new("file", true);
+	char buf[64];
+	uint32_t id, len;
+	json_t *obj = json_object();
+
+	fx_tx(f, a, 2);
+	fx_tx(f, b, 1);
+	fx_notify(f, TXQ);
+	assert_int_equal(fx_used_idx(f, TXQ), 2);
+	fx_used(f, TXQ, 1, &id, &len);
+	assert_int_equal(id, 2);
+	assert_int_equal(len, 0);
+	assert_int_equal(f->vd.irqs[TXQ], 1);
+	assert_int_equal(file_read(f->path, buf, sizeof(buf)), 16);
+	assert_memory_equal(buf, "hello world\nbye\n", 16);
+	f->info.ops->query(f->info.dev, obj);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(obj, "stats"),
+							    "tx-bytes")), 16);
+	assert_non_null(strstr(json_string_value(json_object_get(obj, "backend")), "file:"));
+	json_decref(obj);
+	fx_free(f);
+}
+
+static void test_emergency_write(void **state)
+{
+	struct fx *f = fx_new("file", false);
+	const uint32_t v = htole32('X');
+	char buf[8];
+
+	f->info.ops->cfg_write(f->info.dev, 8, &v, 4);
+	f->info.ops->cfg_write(f->info.dev, 4, &v, 4); /* max_nr_ports: read-only */
+	assert_int_equal(file_read(f->path, buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'X');
+	fx_free(f);
+}
+
+static void test_input_over_several_buffers(void **state)
+{
+	struct fx *f = fx_new("unix", true);
+	uint32_t id, len;
+
+	for (unsigned i = 0; i < 3; i++)
+		fx_rxbuf(f, 8);
+	fx_notify(f, RXQ);
+	fx_connect(f);
+	client_send(f, "0123456789abcdefghij", 20);
+	expect_input(f, "0123456789abcdefghij", 20);
+	assert_int_equal(fx_used_idx(f, RXQ), 3);
+	fx_used(f, RXQ, 2, &id, &len);
+	assert_int_equal(id, 2);
+	assert_int_equal(len, 4);
+	assert_true(f->vd.irqs[RXQ] >= 1);
+	fx_free(f);
+}
+
+static bool ticks_only(struct fx *f)
+{
+	return false;
+}
+
+static void test_input_held_without_buffers(void **state)
+{
+	enum { N = 10000 };
+	struct fx *f = fx_new("unix", true);
+	uint8_t *data = malloc(N);
+	json_t *obj = json_object();
+
+	assert_non_null(data);
+	for (unsigned i = 0; i < N; i++)
+		data[i] = (uint8_t)(i * 13 + i / 251);
+	fx_connect(f);
+	client_send(f, data, N);
+	assert_false(pump(f, ticks_only, 50)); /* no buffers: nothing is taken */
+	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	for (unsigned i = 0; i < 3; i++)
+		fx_rxbuf(f, 1000);
+	fx_notify(f, RXQ);
+	f->want_in = 3000;
+	assert_true(pump(f, got_input, PUMP_MAX));
+	assert_false(pump(f, ticks_only, 20)); /* the 3 buffers are full: input waits */
+	fx_collect(f);
+	assert_int_equal(f->in_len, 3000);
+	for (unsigned i = 0; i < 8; i++)
+		fx_rxbuf(f, 1000);
+	fx_notify(f, RXQ);
+	f->want_in = N;
+	assert_true(pump(f, got_input, PUMP_MAX));
+	assert_int_equal(f->in_len, N);
+	assert_memory_equal(f->in, data, N); /* nothing lost, nothing reordered */
+	f->info.ops->query(f->info.dev, obj);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(obj, "stats"),
+							    "rx-lost")), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(obj, "stats"),
+							    "rx-bytes")), N);
+	json_decref(obj);
+	free(data);
+	fx_free(f);
+}
+
+static void test_output_to_socket(void **state)
+{
+	static const char *const a[] = { "abc", "def\n" };
+	struct fx *f = fx_new("unix", true);
+	char buf[16];
+
+	fx_rxbuf(f, 16);
+	fx_connect(f);
+	client_send(f, "x", 1);
+	expect_input(f, "x", 1); /* the client is attached now */
+	fx_tx(f, a, 2);
+	fx_notify(f, TXQ);
+	assert_int_equal(read(f->client, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "abcdef\n", 7);
+	fx_free(f);
+}
+
+static void test_tx_writable_segment_fails(void **state)
+{
+	struct fx *f = fx_new("file", true);
+	uint64_t gpa = fx_alloc(f, 16);
+
+	fx_desc(f, TXQ, 0, gpa, 16, VIRTQUEUE_DESC_F_WRITE, 0);
+	fx_publish(f, TXQ, 0);
+	fx_notify(f, TXQ);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "device-writable"));
+	assert_int_equal(fx_used_idx(f, TXQ), 0);
+	fx_free(f);
+}
+
+static void test_tx_bad_ring_fails(void **state)
+{
+	struct fx *f = fx_new("file", true);
+
+	fx_desc(f, TXQ, 0, 0x1000, 16, VIRTQUEUE_DESC_F_NEXT, 0); /* loops to itself */
+	fx_publish(f, TXQ, 0);
+	fx_notify(f, TXQ);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "transmit queue"));
+	fx_free(f);
+}
+
+static void test_rx_readable_segment_fails(void **state)
+{
+	struct fx *f = fx_new("unix", true);
+	uint64_t gpa = fx_alloc(f, 16);
+
+	fx_desc(f, RXQ, 0, gpa, 16, 0, 0); /* device-readable receive buffer */
+	fx_publish(f, RXQ, 0);
+	fx_connect(f);
+	client_send(f, "y", 1);
+	assert_true(pump(f, got_fail, PUMP_MAX));
+	assert_non_null(strstr(f->vd.reason, "receive queue"));
+	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	fx_free(f);
+}
+
+static void test_reset_stops_input(void **state)
+{
+	struct fx *f = fx_new("unix", true);
+
+	pthread_mutex_lock(&f->vd.lock);
+	f->info.ops->reset(f->info.dev);
+	pthread_mutex_unlock(&f->vd.lock);
+	f->vd.enabled[RXQ] = f->vd.enabled[TXQ] = false;
+	virtqueue_reset(&f->vd.vq[RXQ]);
+	virtqueue_reset(&f->vd.vq[TXQ]);
+	fx_rxbuf(f, 16);
+	fx_connect(f);
+	client_send(f, "zz", 2);
+	assert_false(pump(f, ticks_only, 30));
+	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	fx_activate(f); /* the input waited and arrives now */
+	expect_input(f, "zz", 2);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cfg),
+		cmocka_unit_test(test_output_to_file),
+		cmocka_unit_test(test_emergency_write),
+		cmocka_unit_test(test_input_over_several_buffers),
+		cmocka_unit_test(test_input_held_without_buffers),
+		cmocka_unit_test(test_output_to_socket),
+		cmocka_unit_test(test_tx_writable_segment_fails),
+		cmocka_unit_test(test_tx_bad_ring_fails),
+		cmocka_unit_test(test_rx_readable_segment_fails),
+		cmocka_unit_test(test_reset_stops_input),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1109 @@
+/* test_vnet: the virtio-net device (src/vmm/virtio/vnet.c) on fake guest
+ * memory with real split rings, a fake transport (the device->transport
+ * calls of virtio.h, implemented here) and a fake event loop (evloop_add/
+ * mod/del recorded here, callbacks run by the test), with one end of an
+ * AF_UNIX SOCK_SEQPACKET socketpair standing in for the TAP (one frame per
+ * read/write, header first, as a TAP with IFF_VNET_HDR) and the other end
+ * playing the host network. Covers configuration and offered features,
+ * transmit (header + frame reach the backend, segments split anywhere,
+ * malformed headers and oversize frames dropped and counted, EAGAIN ->
+ * EPOLLOUT -> kick), receive (mergeable buffers read directly, bounce and
+ * waiting for buffers, without mergeable buffers, flags sanitised, oversize
+ * dropped), no buffers -> the backend unwatched, link down, a dead
+ * backend, malformed rings -> device failure, reset, query, and the TAP
+ * attach checks that need no privileges. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/evloop.h"
+#include "config.h"
+#include "virtio/virtqueue.h"
+#include "virtio/vnet.h"
+
+#define RAM_SIZE   (4u << 20)
+#define QSIZE      128u
+#define DATA_START 0x10000ull
+#define HDR        VNET_HDR_LEN
+
+#define F(b) (1ull << (b))
+#define F_RING (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_F_INDIRECT_DESC))
+#define F_BASE (F_RING | F(VNET_F_MAC) | F(VNET_F_STATUS) | F(VNET_F_CSUM) | \
+		F(VNET_F_HOST_TSO4) | F(VNET_F_HOST_TSO6))
+#define F_MRG (F_BASE | F(VNET_F_MRG_RXBUF))
+
+/* ---- fake transport ---- */
+
+struct virtio_dev {
+	pthread_mutex_t lock;
+	struct virtqueue vq[2];
+	bool enabled[2];
+	uint64_t features;
+	unsigned irqs[2], kicks[2], cfg_changes, fails;
+	char reason[256];
+};
+
+pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
+{
+	return &vd->lock;
+}
+
+struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
+{
+	return q < 2 && vd->enabled[q] ? &vd->vq[q] : NULL;
+}
+
+void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
+{
+	if (virtqueue_need_interrupt(&vd->vq[q]))
+		vd->irqs[q]++;
+}
+
+void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
+{
+	vd->kicks[q]++;
+}
+
+void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vd->reason, sizeof(vd->reason), fmt, ap);
+	va_end(ap);
+	vd->fails++;
+}
+
+void virtio_config_changed(struct virtio_dev *vd)
+{
+	vd->cfg_changes++;
+}
+
+uint64_t virtio_features(const struct virtio_dev *vd)
+{
+	return vd->features;
+}
+
+const char *virtio_dev_id(const struct virtio_dev *vd)
+{
+	return "net0";
+}
+
+struct evloop *virtio_evloop(const struct virtio_dev *vd)
+{
+	return NULL;
+}
+
+/* ---- fake event loop: one registration ---- */
+
+struct evloop {
+	bool reg;
+	int fd;
+	uint32_t events;
+	evloop_fn fn;
+	void *opaque;
+};
+
+int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_fn fn, void *opaque)
+{
+	assert_false(loop->reg);
+	*loop = (struct evloop){ .reg = true, .fd = fd, .events = events, .fn = fn,
+				 .opaque = opaque };
+	return 0;
+}
+
+int evloop_mod(struct evloop *loop, int fd, uint32_t events)
+{
+	assert_true(loop->reg);
+	assert_int_equal(fd, loop->fd);
+	loop->events = events;
+	return 0;
+}
+
+int evloop_del(struct evloop *loop, int fd)
+{
+	assert_true(loop->reg);
+	assert_int_equal(fd, loop->fd);
+	loop->reg = false;
+	loop->events = 0;
+	return 0;
+}
+
+/* ---- fixture: guest memory, a fake driver, the host end ---- */
+
+struct qlay {
+	uint64_t desc, avail, used;
+	uint16_t next_desc, avail_idx;
+};
+
+struct fx {
+	struct gmem gm;
+	uint8_t *ram;
+	struct virtio_dev vd;
+	struct evloop loop;
+	struct virtio_dev_info info;
+	int dev_fd;                 /* the device's end (for peeking) */
+	int peer;                   /* the host network's end */
+	struct qlay q[2];
+	uint64_t data_next;
+	uint64_t features;
+};
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+static const uint8_t test_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+static void fx_w(struct fx *f, uint64_t gpa, const void *v, size_t len)
+{
+	assert_int_equal(gmem_write(&f->gm, gpa, v, len), 0);
+}
+
+static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
+{
+	v = htole16(v);
+	fx_w(f, gpa, &v, 2);
+}
+
+static uint16_t fx_r16(struct fx *f, uint64_t gpa)
+{
+	uint16_t v;
+
+	assert_int_equal(gmem_read(&f->gm, gpa, &v, 2), 0);
+	return le16toh(v);
+}
+
+static uint32_t fx_r32(struct fx *f, uint64_t gpa)
+{
+	uint32_t v;
+
+	assert_int_equal(gmem_read(&f->gm, gpa, &v, 4), 0);
+	return le32toh(v);
+}
+
+static uint64_t fx_alloc(struct fx *f, uint64_t len)
+{
+	uint64_t gpa = f->data_next;
+
+	f->data_next = (f->data_next + len + 15) & ~15ull;
+	assert_true(f->data_next <= RAM_SIZE);
+	return gpa;
+}
+
+static void fx_desc(struct fx *f, unsigned q, unsigned i, const struct seg *s, uint16_t flags,
+		    uint16_t next)
+{
+	uint8_t d[16];
+	uint64_t a = htole64(s->gpa);
+	uint32_t l = htole32(s->len);
+	uint16_t fl = htole16((uint16_t)(flags | (s->write ? VIRTQUEUE_DESC_F_WRITE : 0)));
+	uint16_t nx = htole16(next);
+
+	memcpy(d, &a, 8);
+	memcpy(d + 8, &l, 4);
+	memcpy(d + 12, &fl, 2);
+	memcpy(d + 14, &nx, 2);
+	fx_w(f, f->q[q].desc + 16ull * i, d, 16);
+}
+
+/* Make one chain of n segments available on queue q; returns its head. */
+static uint16_t fx_post(struct fx *f, unsigned q, const struct seg *s, unsigned n)
+{
+	struct qlay *l = &f->q[q];
+	uint16_t head = l->next_desc;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t cur = (uint16_t)((head + i) % QSIZE);
+		uint16_t next = (uint16_t)((head + i + 1) % QSIZE);
+
+		fx_desc(f, q, cur, &s[i], i + 1 < n ? VIRTQUEUE_DESC_F_NEXT : 0, next);
+	}
+	l->next_desc = (uint16_t)((head + n) % QSIZE);
+	fx_w16(f, l->avail + 4 + 2ull * (l->avail_idx % QSIZE), head);
+	l->avail_idx++;
+	fx_w16(f, l->avail + 2, l->avail_idx);
+	return head;
+}
+
+/* Post one receive buffer of len bytes (one segment); returns its gpa. */
+static uint64_t fx_rxbuf(struct fx *f, uint32_t len)
+{
+	struct seg s = { fx_alloc(f, len), len, true };
+
+	fx_post(f, VNET_RXQ, &s, 1);
+	return s.gpa;
+}
+
+static uint16_t fx_used_idx(struct fx *f, unsigned q)
+{
+	return fx_r16(f, f->q[q].used + 2);
+}
+
+static void fx_used(struct fx *f, unsigned q, unsigned i, uint32_t *id, uint32_t *len)
+{
+	uint64_t e = f->q[q].used + 4 + 8ull * (i % QSIZE);
+
+	*id = fx_r32(f, e);
+	*len = fx_r32(f, e + 4);
+}
+
+static void fx_lock(struct fx *f)
+{
+	pthread_mutex_lock(&f->vd.lock);
+}
+
+static void fx_unlock(struct fx *f)
+{
+	pthread_mutex_unlock(&f->vd.lock);
+}
+
+static void fx_notify(struct fx *f, unsigned q)
+{
+	fx_lock(f);
+	f->info.ops->queue_notify(f->info.dev, q);
+	fx_unlock(f);
+}
+
+static void fx_fd_event(struct fx *f, uint32_t events)
+{
+	assert_true(f->loop.reg);
+	f->loop.fn(f->loop.opaque, events);
+}
+
+static int fx_activate(struct fx *f, uint64_t features)
+{
+	int ret;
+
+	f->features = features;
+	f->vd.features = features;
+	for (unsigned q = 0; q < 2; q++) {
+		assert_int_equal(virtqueue_init(&f->vd.vq[q], &f->gm, QSIZE, f->q[q].desc,
+						f->q[q].avail, f->q[q].used, features), 0);
+		f->vd.enabled[q] = true;
+		f->q[q].next_desc = f->q[q].avail_idx = 0;
+	}
+	fx_lock(f);
+	ret = f->info.ops->activate(f->info.dev, features);
+	fx_unlock(f);
+	return ret;
+}
+
+static struct fx *fx_new_offloads(uint64_t features, unsigned tun_offloads)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct config_net cfg = { .fd = -1, .mac_set = true, .id = "net0" };
+	struct vnet_backend be = { .tun_offloads = tun_offloads, .tap = false,
+				   .name = "socketpair" };
+	struct virtio_env env;
+	int sv[2];
+
+	assert_non_null(f);
+	memcpy(cfg.mac, test_mac, 6);
+	f->ram = calloc(1, RAM_SIZE);
+	assert_non_null(f->ram);
+	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
+	pthread_mutex_init(&f->vd.lock, NULL);
+	for (unsigned q = 0; q < 2; q++)
+		f->q[q] = (struct qlay){ .desc = 0x1000 + 0x3000ull * q,
+					 .avail = 0x2000 + 0x3000ull * q,
+					 .used = 0x3000 + 0x3000ull * q };
+	f->data_next = DATA_START;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	be.fd = f->dev_fd = sv[0];
+	f->peer = sv[1];
+	env = (struct virtio_env){ .loop = &f->loop, .gm = &f->gm, .ncpus = 1 };
+	assert_int_equal(vnet_create_backend(&env, &cfg, &be, &f->info), 0);
+	*f->info.handle = &f->vd;
+	if (features)
+		assert_int_equal(fx_activate(f, features), 0);
+	return f;
+}
+
+static struct fx *fx_new(uint64_t features)
+{
+	return fx_new_offloads(features, 0);
+}
+
+static void fx_free(struct fx *f)
+{
+	f->info.ops->destroy(f->info.dev);
+	close(f->peer);
+	pthread_mutex_destroy(&f->vd.lock);
+	free(f->ram);
+	free(f);
+}
+
+static json_int_t fx_stat(struct fx *f, const char *name)
+{
+	json_t *obj = json_object();
+	json_int_t v;
+
+	fx_lock(f);
+	f->info.ops->query(f->info.dev, obj);
+	fx_unlock(f);
+	assert_non_null(json_object_get(json_object_get(obj, "stats"), name));
+	v = json_integer_value(json_object_get(json_object_get(obj, "stats"), name));
+	json_decref(obj);
+	return v;
+}
+
+static void fx_query_false(struct fx *f, const char *name)
+{
+	json_t *obj = json_object();
+
+	f->info.ops->query(f->info.dev, obj);
+	assert_true(json_is_false(json_object_get(obj, name)));
+	json_decref(obj);
+}
+
+/* A frame: header (flags, gso_type given) + len bytes of pattern seed. */
+static uint8_t *mkpkt(size_t len, uint8_t flags, uint8_t gso, unsigned seed)
+{
+	uint8_t *p = calloc(1, HDR + len);
+
+	assert_non_null(p);
+	p[0] = flags;
+	p[1] = gso;
+	for (size_t i = 0; i < len; i++)
+		p[HDR + i] = (uint8_t)(i * 7 + seed);
+	return p;
+}
+
+/* The host sends one packet (header + frame) to the device. */
+static void peer_send(struct fx *f, const uint8_t *pkt, size_t len)
+{
+	assert_int_equal(send(f->peer, pkt, len, 0), (ssize_t)len);
+}
+
+static ssize_t peer_recv(struct fx *f, uint8_t *buf, size_t cap)
+{
+	return recv(f->peer, buf, cap, MSG_DONTWAIT);
+}
+
+/* Copy of guest memory. */
+static void fx_rd(struct fx *f, uint64_t gpa, void *dst, size_t len)
+{
+	assert_int_equal(gmem_read(&f->gm, gpa, dst, len), 0);
+}
+
+/* ---- configuration ---- */
+
+static void test_cfg_and_features(void **state)
+{
+	struct fx *f = fx_new(0);
+	uint8_t cfg[VNET_CFG_SIZE];
+	uint64_t off;
+
+	fx_lock(f);
+	f->info.ops->cfg_read(f->info.dev, 0, cfg, sizeof(cfg));
+	fx_unlock(f);
+	assert_memory_equal(cfg, test_mac, 6);
+	assert_int_equal(cfg[6] | cfg[7] << 8, VNET_S_LINK_UP);
+	assert_int_equal(cfg[8] | cfg[9] << 8, 1);
+	off = f->info.features;
+	assert_true(off & F(VNET_F_MRG_RXBUF));
+	assert_true(off & F(VNET_F_MAC));
+	assert_true(off & F(VNET_F_STATUS));
+	assert_true(off & F(VNET_F_CSUM));
+	assert_true(off & F(VNET_F_HOST_TSO4));
+	assert_false(off & F(VNET_F_GUEST_CSUM)); /* the backend delivers no offloads */
+	assert_false(off & F(VNET_F_GUEST_TSO4));
+	assert_int_equal(f->info.nqueues, 2);
+	assert_int_equal(f->info.queue_max, VNET_QUEUE_MAX);
+	assert_string_equal(f->info.id, "net0");
+	assert_false(f->loop.reg); /* nothing watched before activate */
+	fx_free(f);
+
+	f = fx_new_offloads(0, 0x1f); /* TUN_F_CSUM | TSO4 | TSO6 | TSO_ECN | UFO */
+	off = f->info.features;
+	assert_true(off & F(VNET_F_GUEST_CSUM));
+	assert_true(off & F(VNET_F_GUEST_TSO4));
+	assert_true(off & F(VNET_F_GUEST_TSO6));
+	assert_true(off & F(VNET_F_GUEST_ECN));
+	assert_true(off & F(VNET_F_GUEST_UFO));
+	assert_true(off & F(VNET_F_HOST_UFO));
+	fx_free(f);
+}
+
+static void test_generated_mac(void **state)
+{
+	struct config_net cfg = { .fd = -1, .id = "net1" };
+	struct vnet_backend be = { .name = "x" };
+	struct virtio_dev_info info;
+	struct evloop loop = { 0 };
+	struct gmem gm = { 0 };
+	struct virtio_env env = { .loop = &loop, .gm = &gm };
+	uint8_t cfgb[6];
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+	be.fd = sv[0];
+	assert_int_equal(vnet_create_backend(&env, &cfg, &be, &info), 0);
+	info.ops->cfg_read(info.dev, 0, cfgb, 6);
+	assert_int_equal(cfgb[0] & 3, 2); /* locally administered unicast */
+	info.ops->destroy(info.dev);
+	close(sv[1]);
+}
+
+/* ---- transmit ---- */
+
+static void test_tx_frame_reaches_backend(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(100, 0, 0, 3), got[256];
+	uint64_t buf = fx_alloc(f, HDR + 100);
+	/* header split from the frame, the frame itself in two */
+	struct seg s[3] = { { buf, 5, false }, { buf + 5, 50, false }, { buf + 55, HDR + 45, false } };
+	uint32_t id, len;
+
+	pkt[10] = 0x77; /* num_buffers from the driver: not passed on */
+	fx_w(f, buf, pkt, HDR + 100);
+	assert_true(f->loop.reg);
+	assert_int_equal(f->loop.events, EPOLLIN);
+	assert_int_equal(fx_post(f, VNET_TXQ, s, 3), 0);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_recv(f, got, sizeof(got)), HDR + 100);
+	assert_int_equal(got[10], 0);
+	pkt[10] = 0;
+	assert_memory_equal(got, pkt, HDR + 100); /* the header goes to the TAP too */
+	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1);
+	fx_used(f, VNET_TXQ, 0, &id, &len);
+	assert_int_equal(id, 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(f->vd.irqs[VNET_TXQ], 1);
+	assert_int_equal(fx_stat(f, "tx-packets"), 1);
+	assert_int_equal(fx_stat(f, "tx-bytes"), 100);
+	assert_int_equal(f->vd.fails, 0);
+	free(pkt);
+	fx_free(f);
+}
+
+struct tx_bad {
+	const char *what;
+	size_t frame;        /* frame bytes after the header */
+	uint8_t flags, gso;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset;
+	bool short_hdr;      /* only 8 bytes in the chain */
+	const char *counter;
+};
+
+static const struct tx_bad tx_bads[] = {
+	{ "header shorter than 12 bytes", 0, 0, 0, 0, 0, 0, 0, true, "tx-malformed" },
+	{ "frame shorter than an Ethernet header", 10, 0, 0, 0, 0, 0, 0, false, "tx-malformed" },
+	{ "unknown header flag", 60, 0x80, 0, 0, 0, 0, 0, false, "tx-malformed" },
+	{ "DATA_VALID on transmit", 60, 2, 0, 0, 0, 0, 0, false, "tx-malformed" },
+	{ "checksum field past the frame", 60, 1, 0, 0, 0, 50, 9, false, "tx-malformed" },
+	{ "gso type unknown", 60, 0, 2, 0, 10, 0, 0, false, "tx-malformed" },
+	{ "UFO not negotiated", 60, 0, 3, 0, 10, 0, 0, false, "tx-malformed" },
+	{ "ECN not negotiated", 60, 0, 0x81, 0, 10, 0, 0, false, "tx-malformed" },
+	{ "ECN without GSO", 60, 0, 0x80, 0, 0, 0, 0, false, "tx-malformed" },
+	{ "gso_size 0", 60, 0, 1, 0, 0, 0, 0, false, "tx-malformed" },
+	{ "hdr_len past the frame", 60, 0, 0, 61, 0, 0, 0, false, "tx-malformed" },
+	{ "frame of 65551 bytes", VNET_FRAME_MAX + 1, 0, 0, 0, 0, 0, 0, false, "tx-oversize" },
+};
+
+static void tx_bad_one(const struct tx_bad *t)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(t->frame, t->flags, t->gso, 1), got[64];
+	uint64_t buf = fx_alloc(f, HDR + t->frame);
+	struct seg s = { buf, t->short_hdr ? 8 : (uint32_t)(HDR + t->frame), false };
+	uint16_t v[4] = { htole16(t->hdr_len), htole16(t->gso_size), htole16(t->csum_start),
+			  htole16(t->csum_offset) };
+
+	print_message("  %s\n", t->what);
+	memcpy(pkt + 2, v, sizeof(v));
+	fx_w(f, buf, pkt, HDR + t->frame);
+	fx_post(f, VNET_TXQ, &s, 1);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_recv(f, got, sizeof(got)), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1); /* completed all the same */
+	assert_int_equal(fx_stat(f, t->counter), 1);
+	assert_int_equal(fx_stat(f, "tx-packets"), 0);
+	assert_int_equal(f->vd.fails, 0);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_tx_malformed_dropped(void **state)
+{
+	for (size_t i = 0; i < sizeof(tx_bads) / sizeof(tx_bads[0]); i++)
+		tx_bad_one(&tx_bads[i]);
+}
+
+/* Good offload headers pass when the features are negotiated. */
+static void test_tx_offload_headers(void **state)
+{
+	struct fx *f = fx_new(F_MRG | F(VNET_F_HOST_ECN));
+	uint8_t *pkt = mkpkt(200, 1, 0x81, 2), got[512];
+	uint64_t buf = fx_alloc(f, HDR + 200);
+	struct seg s = { buf, HDR + 200, false };
+	uint16_t v[4] = { htole16(54), htole16(1448), htole16(34), htole16(16) };
+
+	memcpy(pkt + 2, v, sizeof(v));
+	fx_w(f, buf, pkt, HDR + 200);
+	fx_post(f, VNET_TXQ, &s, 1);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_recv(f, got, sizeof(got)), HDR + 200);
+	assert_memory_equal(got, pkt, HDR + 200);
+	assert_int_equal(fx_stat(f, "tx-malformed"), 0);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_tx_eagain_waits_for_epollout(void **state)
+{
+	enum { FRAME = 60000, N = 16 };
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(FRAME, 0, 0, 0), *got = malloc(HDR + FRAME);
+	unsigned sent;
+
+	assert_non_null(got);
+	for (unsigned i = 0; i < N; i++) {
+		struct seg s = { fx_alloc(f, HDR + FRAME), HDR + FRAME, false };
+
+		pkt[HDR] = (uint8_t)i;
+		fx_w(f, s.gpa, pkt, HDR + FRAME);
+		fx_post(f, VNET_TXQ, &s, 1);
+	}
+	fx_notify(f, VNET_TXQ);
+	sent = fx_used_idx(f, VNET_TXQ);
+	assert_true(sent < N); /* the socket filled up */
+	assert_true(f->loop.events & EPOLLOUT);
+	fx_notify(f, VNET_TXQ); /* a kick while blocked changes nothing */
+	assert_int_equal(fx_used_idx(f, VNET_TXQ), sent);
+	for (unsigned i = 0; i < sent; i++) {
+		assert_int_equal(peer_recv(f, got, HDR + FRAME), HDR + FRAME);
+		assert_int_equal(got[HDR], i);
+	}
+	fx_fd_event(f, EPOLLOUT);
+	assert_int_equal(f->vd.kicks[VNET_TXQ], 1);
+	assert_false(f->loop.events & EPOLLOUT);
+	while (fx_used_idx(f, VNET_TXQ) < N) {
+		unsigned before = fx_used_idx(f, VNET_TXQ);
+
+		fx_notify(f, VNET_TXQ); /* the kick's queue_notify */
+		for (unsigned i = before; i < fx_used_idx(f, VNET_TXQ); i++) {
+			assert_int_equal(peer_recv(f, got, HDR + FRAME), HDR + FRAME);
+			assert_int_equal(got[HDR], i); /* in order, none lost */
+		}
+		if (f->loop.events & EPOLLOUT)
+			fx_fd_event(f, EPOLLOUT);
+	}
+	assert_int_equal(fx_stat(f, "tx-packets"), N);
+	free(pkt);
+	free(got);
+	fx_free(f);
+}
+
+static void test_tx_wrong_direction_fails(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint64_t buf = fx_alloc(f, 128);
+	struct seg s[2] = { { buf, HDR + 60, false }, { buf + 100, 16, true } };
+
+	fx_post(f, VNET_TXQ, s, 2);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "device-writable"));
+	assert_false(f->loop.reg); /* a failed device stops watching the backend */
+	fx_free(f);
+}
+
+static void test_tx_bad_ring_fails(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	struct seg s = { RAM_SIZE - 8, 64, false }; /* runs past guest RAM */
+
+	fx_post(f, VNET_TXQ, &s, 1);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "transmit queue"));
+	assert_non_null(strstr(f->vd.reason, "outside guest RAM"));
+	fx_free(f);
+
+	f = fx_new(F_MRG);
+	fx_w16(f, f->q[VNET_TXQ].avail + 2, QSIZE + 5); /* avail index far ahead */
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "avail index"));
+	fx_free(f);
+}
+
+/* ---- receive ---- */
+
+static void test_rx_mergeable_direct(void **state)
+{
+	enum { BUF = 2048, NBUF = 48, FRAME = 5000 };
+	struct fx *f = fx_new(F_MRG);
+	uint64_t gpa[NBUF];
+	uint8_t *pkt = mkpkt(FRAME, 2, 0, 9), *got = malloc(HDR + FRAME);
+	uint32_t id, len;
+	uint16_t nb;
+
+	assert_non_null(got);
+	for (unsigned i = 0; i < NBUF; i++)
+		gpa[i] = fx_rxbuf(f, BUF);
+	fx_notify(f, VNET_RXQ);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 0);
+	assert_int_equal(f->loop.events, EPOLLIN);
+	pkt[10] = 0x55; /* whatever the TAP leaves there */
+	peer_send(f, pkt, HDR + FRAME);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		fx_used(f, VNET_RXQ, i, &id, &len);
+		assert_int_equal(id, i);
+		assert_int_equal(len, i < 2 ? BUF : HDR + FRAME - 2 * BUF);
+		fx_rd(f, gpa[i], got + i * BUF, len);
+	}
+	memcpy(&nb, got + 10, 2);
+	assert_int_equal(le16toh(nb), 3);
+	assert_int_equal(got[0], 0); /* DATA_VALID cleared: GUEST_CSUM not negotiated */
+	assert_memory_equal(got + HDR, pkt + HDR, FRAME);
+	assert_int_equal(f->vd.irqs[VNET_RXQ], 1);
+	assert_int_equal(fx_stat(f, "rx-packets"), 1);
+	assert_int_equal(fx_stat(f, "rx-bytes"), FRAME);
+	/* the remaining 45 buffers went back: the next packet starts at buffer 3 */
+	peer_send(f, pkt, HDR + 60);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 4);
+	fx_used(f, VNET_RXQ, 3, &id, &len);
+	assert_int_equal(id, 3);
+	assert_int_equal(len, HDR + 60);
+	free(pkt);
+	free(got);
+	fx_free(f);
+}
+
+static void test_rx_guest_csum_keeps_flags(void **state)
+{
+	struct fx *f = fx_new_offloads(F_MRG | F(VNET_F_GUEST_CSUM), 1);
+	uint8_t *pkt = mkpkt(100, 2, 0, 1), got[HDR];
+	uint64_t gpa = fx_rxbuf(f, 70000); /* one buffer that holds any packet */
+
+	peer_send(f, pkt, HDR + 100);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	fx_rd(f, gpa, got, HDR);
+	assert_int_equal(got[0], 2);
+	assert_int_equal(got[10], 1);
+	free(pkt);
+	fx_free(f);
+}
+
+/* Few small buffers: the packet goes through the bounce buffer and waits
+ * for more buffers when it does not fit yet. */
+static void test_rx_mergeable_bounce_waits(void **state)
+{
+	enum { BUF = 512 };
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *p1 = mkpkt(1000, 0, 0, 1), *p2 = mkpkt(3000, 0, 0, 2);
+	uint8_t *got = calloc(1, 4096);
+	uint64_t gpa[10];
+	uint32_t id, len, off = 0;
+
+	assert_non_null(got);
+	for (unsigned i = 0; i < 4; i++)
+		gpa[i] = fx_rxbuf(f, BUF);
+	peer_send(f, p1, HDR + 1000);
+	peer_send(f, p2, HDR + 3000);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2); /* p1 in 2 buffers */
+	assert_int_equal(fx_stat(f, "rx-packets"), 1);
+	/* p2 (3012 bytes) waits: 2 buffers left; the backend is not watched */
+	assert_false(f->loop.reg && (f->loop.events & EPOLLIN));
+	for (unsigned i = 4; i < 10; i++)
+		gpa[i] = fx_rxbuf(f, BUF);
+	fx_notify(f, VNET_RXQ);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2 + 6);
+	for (unsigned i = 2; i < 8; i++) {
+		fx_used(f, VNET_RXQ, i, &id, &len);
+		assert_int_equal(id, i);
+		assert_int_equal(len, i < 7 ? BUF : HDR + 3000 - 5 * BUF);
+		fx_rd(f, gpa[i], got + off, len);
+		off += len;
+	}
+	assert_int_equal(got[10], 6);
+	assert_memory_equal(got + HDR, p2 + HDR, 3000);
+	assert_int_equal(fx_stat(f, "rx-packets"), 2);
+	assert_int_equal(f->loop.events, EPOLLIN);
+	free(p1);
+	free(p2);
+	free(got);
+	fx_free(f);
+}
+
+/* A pending packet larger than every buffer the driver can ever give. */
+static void test_rx_mergeable_never_fits(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *big = mkpkt(QSIZE * 64 + 100, 0, 0, 1), *small = mkpkt(50, 0, 0, 2);
+
+	for (unsigned i = 0; i < QSIZE; i++)
+		fx_rxbuf(f, 64);
+	peer_send(f, big, HDR + QSIZE * 64 + 100);
+	peer_send(f, small, HDR + 50);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_stat(f, "rx-dropped"), 1);
+	assert_int_equal(fx_stat(f, "rx-packets"), 1); /* the small one */
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	free(big);
+	free(small);
+	fx_free(f);
+}
+
+static void test_rx_no_buffers_unwatched(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(100, 0, 0, 4), peek[8];
+
+	peer_send(f, pkt, HDR + 100);
+	fx_fd_event(f, EPOLLIN);
+	assert_false(f->loop.reg); /* no receive buffers: EPOLLIN off */
+	assert_int_equal(recv(f->dev_fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT),
+			 sizeof(peek)); /* the packet stays in the backend */
+	fx_rxbuf(f, 2048);
+	fx_rxbuf(f, 2048);
+	fx_notify(f, VNET_RXQ); /* the driver's kick */
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_true(f->loop.reg); /* one buffer left: watched again */
+	assert_int_equal(f->loop.events, EPOLLIN);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_rx_without_mergeable(void **state)
+{
+	struct fx *f = fx_new(F_BASE);
+	uint8_t *a = mkpkt(1514, 0, 0, 1), *b = mkpkt(2000, 0, 0, 2), *c = mkpkt(100, 0, 0, 3);
+	uint8_t *got = malloc(HDR + 1514);
+	uint64_t g1 = fx_rxbuf(f, HDR + 1514), g2 = fx_rxbuf(f, HDR + 1514);
+	uint32_t id, len;
+
+	assert_non_null(got);
+	peer_send(f, a, HDR + 1514);
+	peer_send(f, b, HDR + 2000); /* larger than the buffers: dropped */
+	peer_send(f, c, HDR + 100);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2);
+	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(len, HDR + 1514);
+	fx_rd(f, g1, got, len);
+	assert_int_equal(got[10], 1);
+	assert_memory_equal(got + HDR, a + HDR, 1514);
+	fx_used(f, VNET_RXQ, 1, &id, &len);
+	assert_int_equal(id, 1);
+	assert_int_equal(len, HDR + 100);
+	fx_rd(f, g2, got, len);
+	assert_memory_equal(got + HDR, c + HDR, 100);
+	assert_int_equal(fx_stat(f, "rx-dropped"), 1);
+	free(a);
+	free(b);
+	free(c);
+	free(got);
+	fx_free(f);
+}
+
+/* Without mergeable buffers, a chain that holds any packet is read into
+ * directly, here one of 17 pages. */
+static void test_rx_without_mergeable_big_chain(void **state)
+{
+	enum { PAGES = 17, FRAME = 65000 };
+	struct fx *f = fx_new(F_BASE);
+	struct seg s[PAGES + 1];
+	uint8_t *pkt = mkpkt(FRAME, 0, 0, 5), *got = malloc(HDR + FRAME);
+	uint32_t id, len, off = 0;
+
+	assert_non_null(got);
+	s[0] = (struct seg){ fx_alloc(f, HDR), HDR, true };
+	for (unsigned i = 1; i <= PAGES; i++)
+		s[i] = (struct seg){ fx_alloc(f, 4096), 4096, true };
+	fx_post(f, VNET_RXQ, s, PAGES + 1);
+	peer_send(f, pkt, HDR + FRAME);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(len, HDR + FRAME);
+	for (unsigned i = 0; off < len; i++) {
+		uint32_t n = len - off < s[i].len ? len - off : s[i].len;
+
+		fx_rd(f, s[i].gpa, got + off, n);
+		off += n;
+	}
+	assert_memory_equal(got + HDR, pkt + HDR, FRAME);
+	assert_int_equal(got[10], 1);
+	free(pkt);
+	free(got);
+	fx_free(f);
+}
+
+static void test_rx_oversize_dropped(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *big = mkpkt(VNET_FRAME_MAX + 1, 0, 0, 1), *max = mkpkt(VNET_FRAME_MAX, 0, 0, 2);
+	uint64_t gpa = fx_rxbuf(f, 200000);
+	uint8_t *got = malloc(HDR + VNET_FRAME_MAX);
+	uint32_t id, len;
+
+	assert_non_null(got);
+	peer_send(f, big, HDR + VNET_FRAME_MAX + 1);
+	peer_send(f, max, HDR + VNET_FRAME_MAX);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_stat(f, "rx-errors"), 1);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(len, HDR + VNET_FRAME_MAX);
+	fx_rd(f, gpa, got, len);
+	assert_memory_equal(got + HDR, max + HDR, VNET_FRAME_MAX);
+	free(big);
+	free(max);
+	free(got);
+	fx_free(f);
+}
+
+static void test_rx_budget_bounded(void **state)
+{
+	enum { N = 100 };
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(60, 0, 0, 1);
+	unsigned passes = 1;
+
+	for (unsigned i = 0; i < N; i++)
+		fx_rxbuf(f, 1024);
+	for (unsigned i = 0; i < N; i++)
+		peer_send(f, pkt, HDR + 60);
+	fx_fd_event(f, EPOLLIN);
+	assert_true(fx_used_idx(f, VNET_RXQ) < N); /* one pass does not take all */
+	assert_true(fx_used_idx(f, VNET_RXQ) > 0);
+	assert_int_equal(f->loop.events, EPOLLIN); /* the loop calls again */
+	for (; fx_used_idx(f, VNET_RXQ) < N && passes < 10; passes++)
+		fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_stat(f, "rx-packets"), N);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_rx_readable_segment_fails(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint64_t buf = fx_alloc(f, 4096);
+	struct seg s[2] = { { buf, 64, false }, { buf + 64, 2048, true } };
+	uint8_t *pkt = mkpkt(60, 0, 0, 1);
+
+	fx_post(f, VNET_RXQ, s, 2);
+	peer_send(f, pkt, HDR + 60);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(f->vd.fails, 1);
+	assert_non_null(strstr(f->vd.reason, "receive queue"));
+	assert_false(f->loop.reg);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_rx_tiny_buffer_fails(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(60, 0, 0, 1);
+
+	fx_rxbuf(f, 8);
+	peer_send(f, pkt, HDR + 60);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(f->vd.fails, 1);
+	free(pkt);
+	fx_free(f);
+}
+
+/* ---- link, backend, reset, query ---- */
+
+static void test_link_down_and_up(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(60, 0, 0, 1), cfg[8], got[128];
+	struct seg s = { fx_alloc(f, HDR + 60), HDR + 60, false };
+
+	fx_rxbuf(f, 2048);
+	fx_lock(f);
+	assert_int_equal(f->info.ops->set_link(f->info.dev, false), 0);
+	f->info.ops->cfg_read(f->info.dev, 0, cfg, 8);
+	fx_unlock(f);
+	assert_int_equal(cfg[6], 0);
+	assert_int_equal(f->vd.cfg_changes, 1);
+	assert_false(f->loop.reg); /* link down: the TAP is not read */
+	fx_w(f, s.gpa, pkt, HDR + 60);
+	fx_post(f, VNET_TXQ, &s, 1);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1); /* completed, dropped */
+	assert_int_equal(peer_recv(f, got, sizeof(got)), -1);
+	assert_int_equal(fx_stat(f, "tx-dropped"), 1);
+	peer_send(f, pkt, HDR + 60);
+	fx_notify(f, VNET_RXQ); /* even a kick does not receive while down */
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 0);
+	fx_lock(f);
+	assert_int_equal(f->info.ops->set_link(f->info.dev, true), 0);
+	f->info.ops->cfg_read(f->info.dev, 0, cfg, 8);
+	fx_unlock(f);
+	assert_int_equal(cfg[6], VNET_S_LINK_UP);
+	assert_int_equal(f->vd.cfg_changes, 2);
+	assert_int_equal(f->loop.events, EPOLLIN);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_backend_gone(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(60, 0, 0, 1);
+	struct seg s = { fx_alloc(f, HDR + 60), HDR + 60, false };
+
+	fx_rxbuf(f, 2048);
+	close(f->peer);
+	f->peer = socket(AF_UNIX, SOCK_SEQPACKET, 0); /* something for fx_free to close */
+	fx_fd_event(f, EPOLLIN | EPOLLHUP);
+	assert_false(f->loop.reg);
+	fx_query_false(f, "backend-ok");
+	fx_w(f, s.gpa, pkt, HDR + 60);
+	fx_post(f, VNET_TXQ, &s, 1);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1);
+	assert_int_equal(fx_stat(f, "tx-dropped"), 1);
+	assert_int_equal(f->vd.fails, 0); /* the guest's device is fine */
+	free(pkt);
+	fx_free(f);
+
+	/* A TAP whose interface was deleted polls as EPOLLERR alone. */
+	f = fx_new(F_MRG);
+	fx_rxbuf(f, 2048);
+	fx_fd_event(f, EPOLLERR);
+	assert_false(f->loop.reg); /* no spinning on the error */
+	fx_query_false(f, "backend-ok");
+	fx_free(f);
+}
+
+static void test_reset_and_reactivate(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(60, 0, 0, 1);
+
+	assert_true(f->loop.reg);
+	fx_lock(f);
+	f->info.ops->reset(f->info.dev);
+	fx_unlock(f);
+	assert_false(f->loop.reg);
+	for (unsigned q = 0; q < 2; q++)
+		virtqueue_reset(&f->vd.vq[q]);
+	memset(f->ram, 0, 0x10000);
+	assert_int_equal(fx_activate(f, F_BASE), 0);
+	assert_true(f->loop.reg);
+	fx_rxbuf(f, 2048);
+	peer_send(f, pkt, HDR + 60);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	free(pkt);
+	fx_free(f);
+}
+
+static void test_query(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	json_t *obj = json_object();
+
+	f->info.ops->query(f->info.dev, obj);
+	assert_string_equal(json_string_value(json_object_get(obj, "mac")), "52:54:00:12:34:56");
+	assert_string_equal(json_string_value(json_object_get(obj, "link")), "up");
+	assert_string_equal(json_string_value(json_object_get(obj, "backend")), "socketpair");
+	assert_true(json_is_integer(json_object_get(json_object_get(obj, "stats"), "rx-errors")));
+	assert_true(json_is_integer(json_object_get(json_object_get(obj, "stats"), "tx-bytes")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "stats"),
+							      "link")), "up");
+	json_decref(obj);
+	fx_free(f);
+}
+
+/* ---- the TAP attach checks that need no privileges ---- */
+
+static void test_tap_missing(void **state)
+{
+	struct config_net cfg = { .tap = "vmkt-nosuch9", .fd = -1, .id = "net0" };
+	struct virtio_dev_info info;
+	struct evloop loop = { 0 };
+	struct virtio_env env = { .loop = &loop };
+	struct stat st;
+
+	assert_int_equal(vnet_create(&env, &cfg, &info), -ENODEV);
+	assert_int_equal(stat("/sys/class/net/vmkt-nosuch9", &st), -1); /* none created */
+	snprintf(cfg.tap, sizeof(cfg.tap), "lo"); /* exists, not a TAP */
+	assert_int_equal(vnet_create(&env, &cfg, &info), -ENODEV);
+	snprintf(cfg.tap, sizeof(cfg.tap), "../x");
+	assert_int_equal(vnet_create(&env, &cfg, &info), -EINVAL);
+}
+
+static void test_fd_not_a_tap(void **state)
+{
+	struct config_net cfg = { .fd = -1, .id = "net0" };
+	struct virtio_dev_info info;
+	struct evloop loop = { 0 };
+	struct virtio_env env = { .loop = &loop };
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	cfg.fd = p[0];
+	assert_int_equal(vnet_create(&env, &cfg, &info), -ENODEV);
+	assert_true(fcntl(p[0], F_GETFD) >= 0); /* the caller's fd stays open */
+	close(p[0]);
+	close(p[1]);
+	cfg.fd = 1000;
+	assert_int_equal(vnet_create(&env, &cfg, &info), -EBADF);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cfg_and_features),
+		cmocka_unit_test(test_generated_mac),
+		cmocka_unit_test(test_tx_frame_reaches_backend),
+		cmocka_unit_test(test_tx_malformed_dropped),
+		cmocka_unit_test(test_tx_offload_headers),
+		cmocka_unit_test(test_tx_eagain_waits_for_epollout),
+		cmocka_unit_test(test_tx_wrong_direction_fails),
+		cmocka_unit_test(test_tx_bad_ring_fails),
+		cmocka_unit_test(test_rx_mergeable_direct),
+		cmocka_unit_test(test_rx_guest_csum_keeps_flags),
+		cmocka_unit_test(test_rx_mergeable_bounce_waits),
+		cmocka_unit_test(test_rx_mergeable_never_fits),
+		cmocka_unit_test(test_rx_no_buffers_unwatched),
+		cmocka_unit_test(test_rx_without_mergeable),
+		cmocka_unit_test(test_rx_without_mergeable_big_chain),
+		cmocka_unit_test(test_rx_oversize_dropped),
+		cmocka_unit_test(test_rx_budget_bounded),
+		cmocka_unit_test(test_rx_readable_segment_fails),
+		cmocka_unit_test(test_rx_tiny_buffer_fails),
+		cmocka_unit_test(test_link_down_and_up),
+		cmocka_unit_test(test_backend_gone),
+		cmocka_unit_test(test_reset_and_reactivate),
+		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_tap_missing),
+		cmocka_unit_test(test_fd_not_a_tap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
