@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "tests/fake/fake_virtio.h"
 #include "virtio/vblk.c"
 
 #define FUZZ_HDR 2
@@ -36,59 +37,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct virtio_dev {
-	pthread_mutex_t lock;
-	struct virtqueue vq;
-	bool active;
-	uint64_t features;
-	unsigned kicks;     /* atomic */
-	bool failed;
-};
-
-pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
-{
-	return &vd->lock;
-}
-
-struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	return vd->active && q == 0 && virtqueue_ready(&vd->vq) ? &vd->vq : NULL;
-}
-
-void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
-{
-	if (q == 0)
-		(void)virtqueue_need_interrupt(&vd->vq);
-}
-
-void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
-{
-	__atomic_add_fetch(&vd->kicks, 1, __ATOMIC_SEQ_CST);
-}
-
-void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
-{
-	vd->failed = true;
-}
-
-void virtio_config_changed(struct virtio_dev *vd)
-{
-}
-
-uint64_t virtio_features(const struct virtio_dev *vd)
-{
-	return vd->features;
-}
-
-const char *virtio_dev_id(const struct virtio_dev *vd)
-{
-	return "fuzz0";
-}
-
-struct evloop *virtio_evloop(const struct virtio_dev *vd)
-{
-	return NULL;
-}
+/* The transport: tests/fake/fake_virtio.c. */
 
 /* The harness's long-lived state (libFuzzer calls the entry point again
  * and again in one process). */
@@ -185,8 +134,8 @@ static bool fuzz_idle(struct fuzz_dev *fd)
 	bool idle;
 
 	pthread_mutex_lock(&fd->vd.lock);
-	idle = fd->vd.failed || virtqueue_broken(&fd->vd.vq) ||
-	       fd->vd.vq.used_idx == fd->vd.vq.last_avail_idx;
+	idle = fd->vd.failed || virtqueue_broken(&fd->vd.vq[0]) ||
+	       fd->vd.vq[0].used_idx == fd->vd.vq[0].last_avail_idx;
 	pthread_mutex_unlock(&fd->vd.lock);
 	return idle;
 }
@@ -194,11 +143,11 @@ static bool fuzz_idle(struct fuzz_dev *fd)
 /* Serve the device's kicks until it is idle. */
 static void fuzz_serve(struct fuzz_dev *fd)
 {
-	unsigned seen = __atomic_load_n(&fd->vd.kicks, __ATOMIC_SEQ_CST);
+	unsigned seen = __atomic_load_n(&fd->vd.kicks[0], __ATOMIC_SEQ_CST);
 
 	fuzz_notify(fd);
 	for (int ms = 0; !fuzz_idle(fd); ms++) {
-		unsigned k = __atomic_load_n(&fd->vd.kicks, __ATOMIC_SEQ_CST);
+		unsigned k = __atomic_load_n(&fd->vd.kicks[0], __ATOMIC_SEQ_CST);
 
 		fuzz_check(ms < FUZZ_TIMEOUT_MS);
 		if (k != seen) {
@@ -209,8 +158,8 @@ static void fuzz_serve(struct fuzz_dev *fd)
 	}
 	pthread_mutex_lock(&fd->vd.lock);
 	/* nothing left behind: all the driver made available was taken */
-	fuzz_check(fd->vd.failed || virtqueue_broken(&fd->vd.vq) ||
-		   !virtqueue_has_avail(&fd->vd.vq));
+	fuzz_check(fd->vd.failed || virtqueue_broken(&fd->vd.vq[0]) ||
+		   !virtqueue_has_avail(&fd->vd.vq[0]));
 	pthread_mutex_unlock(&fd->vd.lock);
 }
 
@@ -221,7 +170,7 @@ static void fuzz_reset(struct fuzz_dev *fd)
 	pthread_mutex_lock(&fd->vd.lock);
 	fd->info.ops->reset(fd->info.dev);
 	fuzz_check(d->inflight == 0 && d->wait_head == NULL && d->writes == NULL);
-	virtqueue_reset(&fd->vd.vq);
+	virtqueue_reset(&fd->vd.vq[0]);
 	fd->vd.active = false;
 	fd->vd.failed = false;
 	pthread_mutex_unlock(&fd->vd.lock);
@@ -241,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - FUZZ_HDR < FUZZ_RAM ? size - FUZZ_HDR : FUZZ_RAM;
 	memset(st->ram, 0, FUZZ_RAM);
 	memcpy(st->ram, data + FUZZ_HDR, n);
-	if (virtqueue_init(&fd->vd.vq, &st->gm, 1u << (data[1] % 9), FUZZ_DESC, FUZZ_AVAIL,
+	if (virtqueue_init(&fd->vd.vq[0], &st->gm, 1u << (data[1] % 9), FUZZ_DESC, FUZZ_AVAIL,
 			   FUZZ_USED, features) != 0)
 		return 0;
 	fd->vd.features = features;

@@ -32,6 +32,7 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_virtio.h"
 #include "virtio/virtqueue.h"
 #include "virtio/vnet.h"
 
@@ -41,64 +42,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- fake transport ---- */
-
-struct virtio_dev {
-	pthread_mutex_t lock;
-	struct virtqueue vq[2];
-	bool enabled[2];
-	uint64_t features;
-	bool failed;
-};
-
-pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
-{
-	return &vd->lock;
-}
-
-struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	return q < 2 && vd->enabled[q] ? &vd->vq[q] : NULL;
-}
-
-void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
-{
-	(void)virtqueue_need_interrupt(&vd->vq[q]);
-}
-
-void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
-{
-}
-
-void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	vd->failed = true;
-}
-
-void virtio_config_changed(struct virtio_dev *vd)
-{
-}
-
-uint64_t virtio_features(const struct virtio_dev *vd)
-{
-	return vd->features;
-}
-
-const char *virtio_dev_id(const struct virtio_dev *vd)
-{
-	return "net0";
-}
-
-struct evloop *virtio_evloop(const struct virtio_dev *vd)
-{
-	return NULL;
-}
+/* The transport: tests/fake/fake_virtio.c. */
 
 /* ---- fake event loop ---- */
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "tests/fake/fake_virtio.h"
 #include "virtio/vblk.c"
 
 #define RAM_SIZE (64ull << 20)
@@ -30,71 +31,7 @@
 #define F_INDIRECT (1ull << VIRTIO_F_INDIRECT_DESC)
 #define F_V1 (1ull << VIRTIO_F_VERSION_1)
 
-/* ---- the fake transport ---- */
-
-struct virtio_dev {
-	pthread_mutex_t lock;
-	struct virtqueue vq[VIRTIO_MAX_QUEUES];
-	bool active;
-	uint64_t features;
-	unsigned kicks[VIRTIO_MAX_QUEUES];   /* atomic */
-	unsigned irqs[VIRTIO_MAX_QUEUES];
-	bool failed;
-	char reason[256];
-};
-
-pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
-{
-	return &vd->lock;
-}
-
-struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	if (!vd->active || q >= VIRTIO_MAX_QUEUES || !virtqueue_ready(&vd->vq[q]))
-		return NULL;
-	return &vd->vq[q];
-}
-
-/* As the transport does: only when the ring asks for one. */
-void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
-{
-	if (virtqueue_need_interrupt(&vd->vq[q]))
-		vd->irqs[q]++;
-}
-
-void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
-{
-	__atomic_add_fetch(&vd->kicks[q], 1, __ATOMIC_SEQ_CST);
-}
-
-void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(vd->reason, sizeof(vd->reason), fmt, ap);
-	va_end(ap);
-	vd->failed = true;
-}
-
-void virtio_config_changed(struct virtio_dev *vd)
-{
-}
-
-uint64_t virtio_features(const struct virtio_dev *vd)
-{
-	return vd->features;
-}
-
-const char *virtio_dev_id(const struct virtio_dev *vd)
-{
-	return "disk0";
-}
-
-struct evloop *virtio_evloop(const struct virtio_dev *vd)
-{
-	return NULL;
-}
+/* The transport: tests/fake/fake_virtio.c. */
 
 /* ---- fixture: guest memory, a fake driver, the device ---- */
 
@@ -366,6 +303,7 @@ static void fx_activate_as(struct fx *f, uint64_t features, bool late)
 						RING_GPA(i) + 0x1000, RING_GPA(i) + 0x2000,
 						features), 0);
 	f->vd.features = features;
+	f->vd.id = "disk0";
 	f->vd.active = !late;
 	f->vd.failed = false;
 	fx_lock(f);

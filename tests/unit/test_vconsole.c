@@ -27,6 +27,7 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_virtio.h"
 #include "virtio/virtio.h"
 #include "virtio/virtqueue.h"
 
@@ -40,65 +41,7 @@
 
 #define F_RING ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX))
 
-/* ---- fake transport ---- */
-
-struct virtio_dev {
-	pthread_mutex_t lock;
-	struct virtqueue vq[2];
-	bool enabled[2];
-	unsigned irqs[2], kicks[2], fails;
-	char reason[256];
-};
-
-pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
-{
-	return &vd->lock;
-}
-
-struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	return q < 2 && vd->enabled[q] ? &vd->vq[q] : NULL;
-}
-
-void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
-{
-	if (virtqueue_need_interrupt(&vd->vq[q]))
-		vd->irqs[q]++;
-}
-
-void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
-{
-	vd->kicks[q]++;
-}
-
-void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(vd->reason, sizeof(vd->reason), fmt, ap);
-	va_end(ap);
-	vd->fails++;
-}
-
-void virtio_config_changed(struct virtio_dev *vd)
-{
-}
-
-uint64_t virtio_features(const struct virtio_dev *vd)
-{
-	return F_RING;
-}
-
-const char *virtio_dev_id(const struct virtio_dev *vd)
-{
-	return "console0";
-}
-
-struct evloop *virtio_evloop(const struct virtio_dev *vd)
-{
-	return NULL;
-}
+/* The transport: tests/fake/fake_virtio.c. */
 
 /* ---- fixture ---- */
 
@@ -275,6 +218,8 @@ static struct fx *fx_new(const char *kind, bool activate)
 	assert_non_null(f->ram);
 	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
 	pthread_mutex_init(&f->vd.lock, NULL);
+	f->vd.features = F_RING;
+	f->vd.id = "console0";
 	for (unsigned q = 0; q < 2; q++)
 		f->q[q] = (struct qlay){ .desc = 0x1000 + 0x3000ull * q,
 					 .avail = 0x2000 + 0x3000ull * q,

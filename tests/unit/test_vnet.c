@@ -30,6 +30,7 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_virtio.h"
 #include "virtio/virtqueue.h"
 #include "virtio/vnet.h"
 
@@ -44,67 +45,7 @@
 		F(VNET_F_HOST_TSO4) | F(VNET_F_HOST_TSO6))
 #define F_MRG (F_BASE | F(VNET_F_MRG_RXBUF))
 
-/* ---- fake transport ---- */
-
-struct virtio_dev {
-	pthread_mutex_t lock;
-	struct virtqueue vq[2];
-	bool enabled[2];
-	uint64_t features;
-	unsigned irqs[2], kicks[2], cfg_changes, fails;
-	char reason[256];
-};
-
-pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)
-{
-	return &vd->lock;
-}
-
-struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	return q < 2 && vd->enabled[q] ? &vd->vq[q] : NULL;
-}
-
-void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
-{
-	if (virtqueue_need_interrupt(&vd->vq[q]))
-		vd->irqs[q]++;
-}
-
-void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
-{
-	vd->kicks[q]++;
-}
-
-void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(vd->reason, sizeof(vd->reason), fmt, ap);
-	va_end(ap);
-	vd->fails++;
-}
-
-void virtio_config_changed(struct virtio_dev *vd)
-{
-	vd->cfg_changes++;
-}
-
-uint64_t virtio_features(const struct virtio_dev *vd)
-{
-	return vd->features;
-}
-
-const char *virtio_dev_id(const struct virtio_dev *vd)
-{
-	return "net0";
-}
-
-struct evloop *virtio_evloop(const struct virtio_dev *vd)
-{
-	return NULL;
-}
+/* The transport: tests/fake/fake_virtio.c. */
 
 /* ---- fake event loop: one registration ---- */
 
@@ -291,6 +232,7 @@ static int fx_activate(struct fx *f, uint64_t features)
 
 	f->features = features;
 	f->vd.features = features;
+	f->vd.id = "net0";
 	for (unsigned q = 0; q < 2; q++) {
 		assert_int_equal(virtqueue_init(&f->vd.vq[q], &f->gm, QSIZE, f->q[q].desc,
 						f->q[q].avail, f->q[q].used, features), 0);
