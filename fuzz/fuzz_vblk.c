@@ -37,7 +37,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport and its notify: tests/fake/fake_virtio.c. */
 
 /* The harness's long-lived state (libFuzzer calls the entry point again
  * and again in one process). */
@@ -121,13 +121,6 @@ static uint64_t fuzz_features(const struct fuzz_dev *fd, uint8_t flags)
 	return f;
 }
 
-static void fuzz_notify(struct fuzz_dev *fd)
-{
-	pthread_mutex_lock(&fd->vd.lock);
-	fd->info.ops->queue_notify(fd->info.dev, 0);
-	pthread_mutex_unlock(&fd->vd.lock);
-}
-
 /* Every popped chain used (or the device failed). */
 static bool fuzz_idle(struct fuzz_dev *fd)
 {
@@ -145,14 +138,14 @@ static void fuzz_serve(struct fuzz_dev *fd)
 {
 	unsigned seen = __atomic_load_n(&fd->vd.kicks[0], __ATOMIC_SEQ_CST);
 
-	fuzz_notify(fd);
+	fake_virtio_notify(&fd->vd, &fd->info, 0);
 	for (int ms = 0; !fuzz_idle(fd); ms++) {
 		unsigned k = __atomic_load_n(&fd->vd.kicks[0], __ATOMIC_SEQ_CST);
 
 		fuzz_check(ms < FUZZ_TIMEOUT_MS);
 		if (k != seen) {
 			seen = k;
-			fuzz_notify(fd);
+			fake_virtio_notify(&fd->vd, &fd->info, 0);
 		}
 		usleep(200);
 	}
@@ -199,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check(fd->info.ops->activate(fd->info.dev, features) == 0);
 	pthread_mutex_unlock(&fd->vd.lock);
 	if (data[0] & 64)
-		fuzz_notify(fd);
+		fake_virtio_notify(&fd->vd, &fd->info, 0);
 	else
 		fuzz_serve(fd);
 	fuzz_reset(fd);

@@ -29,6 +29,7 @@
 
 #include "chardev.h"
 #include "config.h"
+#include "tests/fake/fake_ring.h"
 #include "tests/fake/fake_virtio.h"
 #include "virtio/virtio.h"
 #include "virtio/virtqueue.h"
@@ -38,7 +39,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport: tests/fake/fake_virtio.c; rings and input conventions:
+ * tests/fake/fake_ring.c. */
 
 /* ---- fake chardev (the "event loop" it is opened on is where the
  * harness finds it) ---- */
@@ -106,6 +108,8 @@ const char *chardev_kind_name(enum chardev_kind kind)
 struct fuzz {
 	struct gmem gm;
 	uint8_t *ram;
+	struct fake_ring_mem mem;
+	struct fake_ring ring[2];
 	struct virtio_dev vd;
 	struct evloop loop;
 	struct chardev *cd;
@@ -113,37 +117,6 @@ struct fuzz {
 	uint64_t features;
 	unsigned qsize;
 };
-
-static void fuzz_activate(struct fuzz *z)
-{
-	static const uint64_t ring[2][3] = { { 0x0, 0x400, 0x800 }, { 0x1000, 0x1400, 0x1800 } };
-
-	for (unsigned q = 0; q < 2; q++)
-		z->vd.enabled[q] = virtqueue_init(&z->vd.vq[q], &z->gm, z->qsize, ring[q][0],
-						  ring[q][1], ring[q][2], z->features) == 0;
-	z->vd.failed = false;
-	pthread_mutex_lock(&z->vd.lock);
-	(void)z->info.ops->activate(z->info.dev, z->features);
-	pthread_mutex_unlock(&z->vd.lock);
-}
-
-static void fuzz_reset(struct fuzz *z)
-{
-	pthread_mutex_lock(&z->vd.lock);
-	z->info.ops->reset(z->info.dev);
-	pthread_mutex_unlock(&z->vd.lock);
-	for (unsigned q = 0; q < 2; q++) {
-		virtqueue_reset(&z->vd.vq[q]);
-		z->vd.enabled[q] = false;
-	}
-}
-
-static void fuzz_notify(struct fuzz *z, unsigned q)
-{
-	pthread_mutex_lock(&z->vd.lock);
-	z->info.ops->queue_notify(z->info.dev, q);
-	pthread_mutex_unlock(&z->vd.lock);
-}
 
 /* Offer input as the chardev would: never more than can_recv said. */
 static size_t fuzz_input(struct fuzz *z, const uint8_t *p, size_t n)
@@ -187,21 +160,21 @@ static void fuzz_run(struct fuzz *z, uint8_t flags, const uint8_t *in, size_t n)
 	z->info.ops->cfg_read(z->info.dev, 0, cfg, sizeof(cfg));
 	if (flags & 8)
 		fuzz_emerg(z, in, n);
-	fuzz_activate(z);
-	fuzz_notify(z, 1);
+	(void)fake_virtio_activate(&z->vd, &z->info, z->ring, 2, z->features);
+	fake_virtio_notify(&z->vd, &z->info, 1);
 	done = fuzz_input(z, in, n / 2);
-	fuzz_notify(z, 0);
+	fake_virtio_notify(&z->vd, &z->info, 0);
 	if (flags & 4) {
-		fuzz_reset(z);
-		fuzz_activate(z);
+		fake_virtio_reset(&z->vd, &z->info, 2);
+		(void)fake_virtio_activate(&z->vd, &z->info, z->ring, 2, z->features);
 	}
 	done += fuzz_input(z, in + n / 2, n - n / 2);
-	fuzz_notify(z, 1);
-	fuzz_notify(z, 0);
+	fake_virtio_notify(&z->vd, &z->info, 1);
+	fake_virtio_notify(&z->vd, &z->info, 0);
 	(void)done;
 	z->info.ops->query(z->info.dev, obj);
 	json_decref(obj);
-	fuzz_reset(z);
+	fake_virtio_reset(&z->vd, &z->info, 2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -215,20 +188,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&z, 0, sizeof(z));
 	pthread_mutex_init(&z.vd.lock, NULL);
-	z.qsize = 1u << ((data[1] & 7) == 7 ? 6 : (data[1] & 7));
-	z.features = 1ull << VIRTIO_F_VERSION_1;
-	z.features |= data[0] & 1 ? 1ull << VIRTIO_F_EVENT_IDX : 0;
-	z.features |= data[0] & 2 ? 1ull << VIRTIO_F_INDIRECT_DESC : 0;
-	z.ram = calloc(1, FUZZ_RAM);
+	z.qsize = fake_ring_fuzz_qsize(data[1]);
+	z.features = fake_ring_fuzz_features(data[0]);
+	z.ram = fake_ring_ram(&z.mem, &z.gm, FUZZ_RAM, 0, NULL);
 	env = (struct virtio_env){ .loop = &z.loop, .gm = &z.gm, .ncpus = 1 };
-	if (z.ram && gmem_add_region(&z.gm, 0, FUZZ_RAM, z.ram) == 0 &&
-	    vconsole_create(&env, &cfg, &z.info) == 0) {
+	if (z.ram && vconsole_create(&env, &cfg, &z.info) == 0) {
 		*z.info.handle = &z.vd;
 		z.cd = z.loop.cd;
-		m = (size_t)(data[2] | data[3] << 8);
-		m = m < size - FUZZ_HDR ? m : size - FUZZ_HDR;
-		m = m < FUZZ_RAM ? m : FUZZ_RAM;
-		memcpy(z.ram, data + FUZZ_HDR, m);
+		fake_ring_fuzz_rings(z.ring, 2, &z.mem, z.qsize);
+		m = fake_ring_fuzz_image(z.ram, FUZZ_RAM, data, size, FUZZ_HDR);
 		fuzz_run(&z, data[0], data + FUZZ_HDR + m, size - FUZZ_HDR - m);
 		z.info.ops->destroy(z.info.dev);
 	}

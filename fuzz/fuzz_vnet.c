@@ -32,6 +32,7 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_ring.h"
 #include "tests/fake/fake_virtio.h"
 #include "virtio/virtqueue.h"
 #include "virtio/vnet.h"
@@ -42,7 +43,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport: tests/fake/fake_virtio.c; rings and input conventions:
+ * tests/fake/fake_ring.c. */
 
 /* ---- fake event loop ---- */
 
@@ -82,6 +84,8 @@ int evloop_del(struct evloop *loop, int fd)
 struct fuzz {
 	struct gmem gm;
 	uint8_t *ram;
+	struct fake_ring_mem mem;
+	struct fake_ring ring[2];
 	struct virtio_dev vd;
 	struct evloop loop;
 	struct virtio_dev_info info;
@@ -95,37 +99,6 @@ static const uint64_t fuzz_feature_bits[8] = {
 	(1ull << VNET_F_HOST_TSO4) | (1ull << VNET_F_HOST_TSO6), 1ull << VNET_F_HOST_ECN,
 	1ull << VNET_F_HOST_UFO, 1ull << VIRTIO_F_INDIRECT_DESC, 1ull << VIRTIO_F_EVENT_IDX,
 };
-
-static void fuzz_ops_locked(struct fuzz *z, unsigned q)
-{
-	pthread_mutex_lock(&z->vd.lock);
-	z->info.ops->queue_notify(z->info.dev, q);
-	pthread_mutex_unlock(&z->vd.lock);
-}
-
-static void fuzz_activate(struct fuzz *z)
-{
-	static const uint64_t ring[2][3] = { { 0x0, 0x400, 0x800 }, { 0x1000, 0x1400, 0x1800 } };
-
-	z->vd.failed = false;
-	for (unsigned q = 0; q < 2; q++)
-		z->vd.enabled[q] = virtqueue_init(&z->vd.vq[q], &z->gm, z->qsize, ring[q][0],
-						  ring[q][1], ring[q][2], z->features) == 0;
-	pthread_mutex_lock(&z->vd.lock);
-	(void)z->info.ops->activate(z->info.dev, z->features);
-	pthread_mutex_unlock(&z->vd.lock);
-}
-
-static void fuzz_reset(struct fuzz *z)
-{
-	pthread_mutex_lock(&z->vd.lock);
-	z->info.ops->reset(z->info.dev);
-	pthread_mutex_unlock(&z->vd.lock);
-	for (unsigned q = 0; q < 2; q++) {
-		virtqueue_reset(&z->vd.vq[q]);
-		z->vd.enabled[q] = false;
-	}
-}
 
 static void fuzz_set_link(struct fuzz *z, bool up)
 {
@@ -172,21 +145,18 @@ static int fuzz_setup(struct fuzz *z, const uint8_t *data, size_t size, size_t *
 	struct config_net cfg = { .fd = -1, .mac_set = true, .id = "net0" };
 	struct vnet_backend be = { .tun_offloads = 0x1f, .name = "fuzz" };
 	struct virtio_env env = { .loop = &z->loop, .gm = &z->gm, .ncpus = 1 };
-	size_t m = (size_t)(data[2] | data[3] << 8);
 	int sv[2];
 
-	z->qsize = 1u << ((data[1] & 7) == 7 ? 6 : (data[1] & 7));
+	z->qsize = fake_ring_fuzz_qsize(data[1]);
 	z->features = 1ull << VIRTIO_F_VERSION_1;
 	for (unsigned i = 0; i < 8; i++)
 		if (data[0] & (1u << i))
 			z->features |= fuzz_feature_bits[i];
-	z->ram = calloc(1, FUZZ_RAM);
-	if (!z->ram || gmem_add_region(&z->gm, 0, FUZZ_RAM, z->ram) < 0)
+	z->ram = fake_ring_ram(&z->mem, &z->gm, FUZZ_RAM, 0, NULL);
+	if (!z->ram)
 		return -1;
-	m = m < size - FUZZ_HDR ? m : size - FUZZ_HDR;
-	m = m < FUZZ_RAM ? m : FUZZ_RAM;
-	memcpy(z->ram, data + FUZZ_HDR, m);
-	*used = FUZZ_HDR + m;
+	fake_ring_fuzz_rings(z->ring, 2, &z->mem, z->qsize);
+	*used = FUZZ_HDR + fake_ring_fuzz_image(z->ram, FUZZ_RAM, data, size, FUZZ_HDR);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	be.fd = sv[0];
@@ -203,30 +173,30 @@ static void fuzz_run(struct fuzz *z, uint8_t flags, const uint8_t *pkts, size_t 
 {
 	json_t *obj = json_object();
 
-	fuzz_activate(z);
+	(void)fake_virtio_activate(&z->vd, &z->info, z->ring, 2, z->features);
 	if (flags & 8)
 		fuzz_set_link(z, false);
-	fuzz_ops_locked(z, VNET_TXQ);
+	fake_virtio_notify(&z->vd, &z->info, VNET_TXQ);
 	fuzz_drain(z, buf);
 	fuzz_send(z, pkts, npkts, buf);
 	fuzz_event(z, EPOLLIN | EPOLLOUT);
-	fuzz_ops_locked(z, VNET_RXQ);
+	fake_virtio_notify(&z->vd, &z->info, VNET_RXQ);
 	fuzz_set_link(z, true);
 	if (flags & 16) {
-		fuzz_reset(z);
-		fuzz_activate(z);
+		fake_virtio_reset(&z->vd, &z->info, 2);
+		(void)fake_virtio_activate(&z->vd, &z->info, z->ring, 2, z->features);
 	}
 	fuzz_event(z, EPOLLIN);
-	fuzz_ops_locked(z, VNET_TXQ);
+	fake_virtio_notify(&z->vd, &z->info, VNET_TXQ);
 	fuzz_drain(z, buf);
 	fuzz_event(z, EPOLLOUT);
-	fuzz_ops_locked(z, VNET_TXQ);
-	fuzz_ops_locked(z, VNET_RXQ);
+	fake_virtio_notify(&z->vd, &z->info, VNET_TXQ);
+	fake_virtio_notify(&z->vd, &z->info, VNET_RXQ);
 	pthread_mutex_lock(&z->vd.lock);
 	z->info.ops->query(z->info.dev, obj);
 	pthread_mutex_unlock(&z->vd.lock);
 	json_decref(obj);
-	fuzz_reset(z);
+	fake_virtio_reset(&z->vd, &z->info, 2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,13 +3,14 @@
 (see the input layout in fuzz/fuzz_vblk.c): healthy requests of every type
 on each device, requests split and shaped in unusual ways, and malformed
 ones. Run it from anywhere; it rewrites the seeds in place (they are
-committed; rerun only to change them)."""
-import os
+committed; rerun only to change them). Descriptor encoding and writing the
+corpus: corpus_ring.py."""
 import struct
+
+from corpus_ring import INDIRECT, NEXT, WRITE, desc, write_seeds
 
 RAM = 0x10000
 DESC, AVAIL, USED, DATA = 0x0, 0x1000, 0x1800, 0x2100
-NEXT, WRITE, INDIRECT = 1, 2, 4
 F_INDIRECT, F_EVENT_IDX, F_NOFLUSH, F_NODISCARD, F_RESET = 4, 8, 16, 32, 64
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 
@@ -42,7 +43,7 @@ class Ring:
             t = self.alloc(16 * len(segs), 16)
             for i, (gpa, length, w) in enumerate(segs):
                 fl = (WRITE if w else 0) | (NEXT if i + 1 < len(segs) else 0)
-                self.put(t + 16 * i, struct.pack('<QIHH', gpa, length, fl, i + 1))
+                self.put(t + 16 * i, desc(gpa, length, fl, i + 1))
             segs = [(t, 16 * len(segs), None)]
         head = self.next_desc % self.size
         for i, (gpa, length, w) in enumerate(segs):
@@ -50,8 +51,7 @@ class Ring:
             fl = INDIRECT if w is None else (WRITE if w else 0)
             if i + 1 < len(segs):
                 fl |= NEXT
-            self.put(DESC + 16 * idx, struct.pack('<QIHH', gpa, length, fl,
-                                                  (idx + 1) % self.size))
+            self.put(DESC + 16 * idx, desc(gpa, length, fl, (idx + 1) % self.size))
         self.next_desc += len(segs)
         self.put(AVAIL + 4 + 2 * (self.idx % self.size), struct.pack('<H', head))
         self.idx += 1
@@ -146,8 +146,6 @@ def write_through(dev):
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'vblk')
-    os.makedirs(out, exist_ok=True)
     seeds = {}
     for dev, name in enumerate(['raw', 'raw-direct', 'qcow2', 'qcow2-direct']):
         seeds['rw-' + name] = rw(dev)
@@ -156,9 +154,7 @@ def main():
         seeds['split-' + name] = split_header(dev)
         seeds['reset-' + name] = reset_in_flight(dev)
     seeds['write-through'] = write_through(0)
-    for name, ring in seeds.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(ring.blob())
+    write_seeds('vblk', {name: ring.blob() for name, ring in seeds.items()})
 
 
 if __name__ == '__main__':

@@ -3,14 +3,14 @@
 fuzz_virtqueue (see the input layout in fuzz/fuzz_virtqueue.c): a few healthy
 ring layouts and one of each kind of malformed ring. Run it from anywhere;
 it rewrites the seeds in place (they are committed; rerun only to change
-them)."""
-import os
+them). Descriptor encoding and writing the corpus: corpus_ring.py."""
 import struct
+
+from corpus_ring import INDIRECT, NEXT, WRITE, desc, write_seeds
 
 HDR = 8
 A_SIZE = 0x2000
 B_GPA = 0x3000
-NEXT, WRITE, INDIRECT = 1, 2, 4
 F_INDIRECT, F_EVENT_IDX, F_ADDRS, F_UNPOP, F_NOKICK = 1, 2, 4, 8, 16
 
 
@@ -33,7 +33,7 @@ class Ring:
         self.end = max(self.end, gpa + len(blob))
 
     def d(self, table, i, addr, length, flags=0, nxt=0):
-        self.put(table + 16 * i, struct.pack('<QIHH', addr, length, flags, nxt))
+        self.put(table + 16 * i, desc(addr, length, flags, nxt))
 
     def post(self, head):
         self.put(self.avail + 4 + 2 * (self.idx % self.size), struct.pack('<H', head))
@@ -189,11 +189,7 @@ SEEDS = {
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'virtqueue')
-    os.makedirs(out, exist_ok=True)
-    for name, build in SEEDS.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(build().blob())
+    write_seeds('virtqueue', {name: build().blob() for name, build in SEEDS.items()})
 
 
 if __name__ == '__main__':

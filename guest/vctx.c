@@ -18,6 +18,19 @@ void *vctx_alloc(struct vctx *c, uint64_t size, uint64_t align)
 	return p;
 }
 
+void *vctx_job(struct guest *g, uint64_t size, struct vctx **c, int *err)
+{
+	void *job;
+
+	*err = vctx_create(g, c);
+	if (*err)
+		return NULL;
+	job = vctx_alloc(*c, size, 64);
+	if (!job)
+		*err = guest_fail(g, -ENOMEM, "out of memory");
+	return job;
+}
+
 uint64_t vctx_pa(const struct vctx *c, const volatile void *p)
 {
 	return dma_pa(&c->dma, p);
@@ -44,7 +57,7 @@ static int vctx_arena(struct guest *g, struct dma *arena)
 /* Open every virtio function of the scan. */
 static int vctx_open_devices(struct vctx *c)
 {
-	unsigned count[VIRTIO_ID_RNG + 1] = { 0 };
+	unsigned count[VIRTIO_ID_VSOCK + 1] = { 0 };
 	int ret;
 
 	for (unsigned i = 0; i < c->nfns && c->ndevs < VCTX_MAX_DEVS; i++) {
@@ -54,7 +67,7 @@ static int vctx_open_devices(struct vctx *c)
 		if (!id)
 			continue;
 		lib_snprintf(d->name, sizeof(d->name), "%s%u", virtio_id_name(id),
-			     id <= VIRTIO_ID_RNG ? count[id]++ : c->ndevs);
+			     id <= VIRTIO_ID_VSOCK ? count[id]++ : c->ndevs);
 		ret = virtio_open(d, &c->fns[i], (uint8_t)c->g->bsp_apic_id,
 				  (uint8_t)(2 * c->ndevs), (uint8_t)(2 * c->ndevs + 1));
 		if (ret)

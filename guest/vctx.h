@@ -3,7 +3,8 @@
  * the PCI bus and its scan, and every virtio-pci function found on bus 0,
  * opened with two MSI-X counting vectors each (configuration, queues) to
  * the BSP. Also the waiting helpers: sleep on interrupts ('WAIT') with the
- * 100 Hz LAPIC timer bounding every sleep, or poll. */
+ * 100 Hz LAPIC timer bounding every sleep, or poll. And a workload's
+ * start: the context plus its job state (vctx_job). */
 #ifndef TESTGUEST_VCTX_H
 #define TESTGUEST_VCTX_H
 
@@ -41,6 +42,10 @@ int vctx_create(struct guest *g, struct vctx **out);
 struct virtio_dev *vctx_dev(struct vctx *c, uint16_t id, unsigned nth);
 /* Memory from the arena; NULL (logged) when exhausted. */
 void *vctx_alloc(struct vctx *c, uint64_t size, uint64_t align);
+/* A workload's start: the context (vctx_create) and size bytes of job
+ * state from its arena, 64-byte aligned. The job with *c set; or NULL with
+ * *err the failure, already reported through guest_fail(). */
+void *vctx_job(struct guest *g, uint64_t size, struct vctx **c, int *err);
 uint64_t vctx_pa(const struct vctx *c, const volatile void *p);
 
 /* Sleep on interrupts until done(arg) holds: 0, or -ETIMEDOUT after ms. */

@@ -44,6 +44,7 @@
 static const char *const virtio_names[] = {
 	[VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLK] = "blk",
 	[VIRTIO_ID_CONSOLE] = "console", [VIRTIO_ID_RNG] = "rng",
+	[VIRTIO_ID_VSOCK] = "vsock",
 };
 
 const char *virtio_id_name(uint16_t id)
@@ -157,14 +158,21 @@ static int virtio_map_all(struct virtio_dev *d)
 	return ret;
 }
 
-/* MSI-X: entry 0 -> vec_cfg, entries 1.. -> vec_queue; then enable. */
+/* MSI-X: entry 0 -> vec_cfg, entries 1.. -> vec_queue; then enable. A
+ * device without the capability (QEMU's virtio-balloon-pci) opens with
+ * msix.nvec = 0 and no vectors: its users poll the rings and the ISR. */
 static int virtio_msix_setup(struct virtio_dev *d)
 {
 	int ret = pci_msix_init(&d->pci, d->cfg, &d->msix);
 
+	if (ret == -ENOENT) {
+		glog("virtio: %s has no MSI-X capability: polled", d->name);
+		d->msix.nvec = 0;
+		return 0;
+	}
 	if (ret) {
 		glog("virtio: %s has no usable MSI-X capability", d->name);
-		return ret == -ENOENT ? -ENODEV : ret;
+		return ret;
 	}
 	for (uint16_t e = 0; e < d->msix.nvec && e <= VIRTIO_MAX_QUEUES; e++)
 		pci_msix_route(&d->msix, e, d->apic_id,
@@ -277,14 +285,16 @@ static void virtio_write_features(const struct virtio_dev *d, uint64_t f)
 /* FEATURES_OK, check it stuck, configuration vector to entry 0. */
 static int virtio_features_ok(struct virtio_dev *d)
 {
+	uint16_t cfg_vec = d->msix.nvec ? 0 : VIRTIO_NO_VECTOR;
+
 	virtio_status_set(d, VIRTIO_S_FEATURES_OK);
 	if (!(virtio_status(d) & VIRTIO_S_FEATURES_OK)) {
 		glog("virtio: %s refused features 0x%lx", d->name, d->features);
 		virtio_fail(d);
 		return -ENODEV;
 	}
-	io_mmio_write16(d->common + CC_MSIX_CONFIG, 0);
-	if (io_mmio_read16(d->common + CC_MSIX_CONFIG) != 0) {
+	io_mmio_write16(d->common + CC_MSIX_CONFIG, cfg_vec);
+	if (io_mmio_read16(d->common + CC_MSIX_CONFIG) != cfg_vec) {
 		glog("virtio: %s refused MSI-X entry 0 for configuration changes", d->name);
 		return -EIO;
 	}
@@ -342,7 +352,8 @@ static void *virtio_queue_mem(struct virtio_dev *d, struct dma *dma, uint16_t q,
 /* Program the selected queue's registers from vq; 0 or -EIO/-EINVAL. */
 static int virtio_queue_regs(struct virtio_dev *d, const struct virtq *vq)
 {
-	uint16_t entry = d->msix.nvec > 1 + vq->index ? (uint16_t)(1 + vq->index) :
+	uint16_t entry = !d->msix.nvec ? VIRTIO_NO_VECTOR :
+			 d->msix.nvec > 1 + vq->index ? (uint16_t)(1 + vq->index) :
 			 (uint16_t)(d->msix.nvec - 1);
 	uint64_t noff;
 

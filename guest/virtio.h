@@ -25,6 +25,7 @@ enum virtio_id {
 	VIRTIO_ID_BLK = 2,
 	VIRTIO_ID_CONSOLE = 3,
 	VIRTIO_ID_RNG = 4,
+	VIRTIO_ID_VSOCK = 19,
 };
 
 /* Device status bits. */

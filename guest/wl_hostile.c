@@ -2,7 +2,7 @@
  * ones named by devs=) and every kind of malformed ring (or kinds=), one
  * per device reset: initialise the device, hand it the malformed chain on
  * its attack queue (rng: requests; blk: requests; net: transmit; console:
- * port-0 transmit), notify, and check that the device sets
+ * port-0 transmit; vsock: transmit), notify, and check that the device sets
  * DEVICE_NEEDS_RESET and raises a configuration-change interrupt; then
  * that another device still completes a good request, and that after a
  * reset and re-initialisation the attacked device does too. One line per
@@ -15,6 +15,7 @@
 #include "vdev_console.h"
 #include "vdev_net.h"
 #include "vdev_rng.h"
+#include "vdev_vsock.h"
 #include "wl_virtio.h"
 
 #define HR_QUEUE_MAX    256
@@ -26,6 +27,9 @@
 #define HR_WRAP_LEN     0x2000u
 #define HR_FAR          0x1000000000ULL      /* 64 GiB past RAM and the hole */
 #define HR_MAX_SEGS     6
+#define HR_VSOCK_BUF    4096
+#define HR_VSOCK_DATA   64
+#define HR_VSOCK_PORT   0x7000      /* local ports of the vsock probes */
 
 /* One device under test and its driver. */
 struct hr_dev {
@@ -35,6 +39,7 @@ struct hr_dev {
 		struct vblk blk;
 		struct vnet net;
 		struct vcons cons;
+		struct vvsock vs;
 	} u;
 	uint16_t attack_q;
 	bool device_writes;             /* the device writes on the attack queue */
@@ -59,6 +64,7 @@ struct hr_job {
 	uint64_t far_addr;
 	unsigned ok, bad, skipped;
 	char first_bad[96];
+	uint32_t vsock_probes;          /* local port of the next vsock probe */
 };
 
 /* ---- per device type: open, probe, template ---- */
@@ -74,8 +80,36 @@ static int hr_open(struct hr_job *j, struct hr_dev *h)
 		return vnet_open(j->c, h->d, &h->u.net, 0, HR_QUEUE_MAX, true);
 	case VIRTIO_ID_CONSOLE:
 		return vcons_open(j->c, h->d, &h->u.cons);
+	case VIRTIO_ID_VSOCK:
+		return vvsock_open(j->c, h->d, &h->u.vs, HR_VSOCK_BUF, HR_VSOCK_BUF, HR_QUEUE_MAX);
 	}
 	return -ENODEV;
+}
+
+/* A REQUEST to host port 1 (nobody listens there): the answer must be
+ * our RST (packets before it are skipped). */
+static int hr_vsock_probe(struct hr_job *j, struct vvsock *v)
+{
+	uint32_t port = HR_VSOCK_PORT + j->vsock_probes++;
+	struct vsock_hdr h = { .src_cid = v->cid, .dst_cid = VSOCK_HOST_CID, .src_port = port,
+			       .dst_port = 1, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_REQUEST,
+			       .buf_alloc = HR_VSOCK_BUF };
+	uint64_t end = tsc_deadline(&j->c->tsc, HR_PROBE_MS);
+	const uint8_t *data;
+	int ret = vvsock_send(v, &h);
+
+	vvsock_flush(v);
+	while (!ret) {
+		ret = vctx_wait_used(j->c, v->rx, true, HR_PROBE_MS);
+		ret = ret ? ret : vvsock_recv(v, &h, &data);
+		if (!ret && h.op == VSOCK_OP_RST && h.dst_port == port)
+			break;
+		ret = ret ? ret : vvsock_recv_done(v);
+		ret = ret ? ret : tsc_passed(end) ? -ETIMEDOUT : 0;
+	}
+	vvsock_recv_done(v);
+	ret = ret ? ret : vctx_wait_used(j->c, v->tx, true, HR_PROBE_MS);
+	return ret ? ret : vvsock_tx_reap(v) > 0 ? 0 : -EIO;
 }
 
 static int hr_net_probe(struct hr_job *j, struct vnet *n)
@@ -115,6 +149,8 @@ static int hr_probe(struct hr_job *j, struct hr_dev *h)
 		return hr_net_probe(j, &h->u.net);
 	case VIRTIO_ID_CONSOLE:
 		return vcons_write(&h->u.cons, line, sizeof(line) - 1, HR_PROBE_MS);
+	case VIRTIO_ID_VSOCK:
+		return hr_vsock_probe(j, &h->u.vs);
 	}
 	return -ENODEV;
 }
@@ -129,6 +165,7 @@ static void hr_template(struct hr_job *j, const struct hr_dev *h, struct hr_tpl 
 {
 	uint64_t pa = vctx_pa(j->c, j->scratch);
 	struct vblk_hdr *bh = (void *)(j->scratch + 2 * HR_BUF);
+	struct vsock_hdr *vh = (void *)(j->scratch + 2 * HR_BUF);
 
 	*t = (struct hr_tpl){ 0 };
 	switch ((enum virtio_id)h->d->id) {
@@ -150,6 +187,16 @@ static void hr_template(struct hr_job *j, const struct hr_dev *h, struct hr_tpl 
 	case VIRTIO_ID_CONSOLE:
 		__builtin_memcpy(j->scratch, "hostile-ring!\n", 14);
 		hr_seg(t, pa, 14, false);
+		break;
+	case VIRTIO_ID_VSOCK:
+		/* RW of 64 bytes on no connection: header, then the payload. */
+		*vh = (struct vsock_hdr){ .src_cid = h->u.vs.cid, .dst_cid = VSOCK_HOST_CID,
+					  .src_port = HR_VSOCK_PORT - 1, .dst_port = 1,
+					  .len = HR_VSOCK_DATA, .type = VSOCK_TYPE_STREAM,
+					  .op = VSOCK_OP_RW };
+		hr_seg(t, vctx_pa(j->c, vh), VSOCK_HDR_LEN, false);
+		hr_seg(t, pa, HR_VSOCK_DATA, false);
+		t->data = 1;
 		break;
 	}
 }
@@ -488,6 +535,7 @@ static void hr_attack_queue(struct hr_dev *h)
 		return;
 	case VIRTIO_ID_NET:
 	case VIRTIO_ID_CONSOLE:
+	case VIRTIO_ID_VSOCK:
 		h->attack_q = 1;                /* transmit: the device reads */
 		h->device_writes = false;
 		return;
@@ -505,7 +553,7 @@ static int hr_devices(struct hr_job *j)
 		struct hr_dev *h = &j->dev[j->ndevs];
 		int ret;
 
-		if (d->id < VIRTIO_ID_NET || d->id > VIRTIO_ID_RNG ||
+		if (((d->id < VIRTIO_ID_NET || d->id > VIRTIO_ID_RNG) && d->id != VIRTIO_ID_VSOCK) ||
 		    !(cmdline_list_has(j->devs, d->name) ||
 		      cmdline_list_has(j->devs, virtio_id_name(d->id))))
 			continue;
@@ -542,15 +590,12 @@ static int hr_setup(struct guest *g, struct hr_job *j)
 
 int wl_hostile_ring(struct guest *g)
 {
-	struct hr_job *j;
 	struct vctx *c;
-	int ret = vctx_create(g, &c);
+	int ret;
+	struct hr_job *j = vctx_job(g, sizeof(*j), &c, &ret);
 
-	if (ret)
-		return ret;
-	j = vctx_alloc(c, sizeof(*j), 64);
 	if (!j)
-		return guest_fail(g, -ENOMEM, "out of memory");
+		return ret;
 	j->c = c;
 	ret = hr_setup(g, j);
 	for (unsigned i = 0; !ret && i < j->ndevs; i++)

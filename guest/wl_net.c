@@ -155,16 +155,13 @@ static int net_echo_loop(struct net_job *j)
 
 int wl_net(struct guest *g)
 {
-	struct net_job *j;
 	struct vctx *c;
 	uint64_t t0;
-	int ret = vctx_create(g, &c);
+	int ret;
+	struct net_job *j = vctx_job(g, sizeof(*j), &c, &ret);
 
-	if (ret)
-		return ret;
-	j = vctx_alloc(c, sizeof(*j), 64);
 	if (!j)
-		return guest_fail(g, -ENOMEM, "out of memory");
+		return ret;
 	j->g = g;
 	j->c = c;
 	if (cmdline_u64(&g->cmd, "count", 64, 1, NET_COUNT_MAX, &j->count) ||
@@ -359,16 +356,13 @@ static int nb_rx(struct nb_job *j)
 
 int wl_net_bench(struct guest *g)
 {
-	struct nb_job *j;
 	struct vctx *c;
 	uint64_t rxbuf;
-	int ret = vctx_create(g, &c);
+	int ret;
+	struct nb_job *j = vctx_job(g, sizeof(*j), &c, &ret);
 
-	if (ret)
-		return ret;
-	j = vctx_alloc(c, sizeof(*j), 64);
 	if (!j)
-		return guest_fail(g, -ENOMEM, "out of memory");
+		return ret;
 	j->g = g;
 	j->c = c;
 	if (cmdline_u64(&g->cmd, "ms", 3000, 100, 600000, &j->ms) ||

@@ -1,6 +1,7 @@
 /* wl_virtio: the virtio workloads (rng, console, blk, blk-ro, blk-bench,
- * net, net-bench, hostile-ring), registered in workloads.c's table. Each
- * returns 0 for PASS or a -errno with guest_fail() done. */
+ * net, net-bench, hostile-ring, vsock, vsock-flood, vsock-bench),
+ * registered in workloads.c's table. Each returns 0 for PASS or a -errno
+ * with guest_fail() done. */
 #ifndef TESTGUEST_WL_VIRTIO_H
 #define TESTGUEST_WL_VIRTIO_H
 
@@ -14,5 +15,8 @@ int wl_blk_bench(struct guest *g);
 int wl_net(struct guest *g);
 int wl_net_bench(struct guest *g);
 int wl_hostile_ring(struct guest *g);
+int wl_vsock(struct guest *g);
+int wl_vsock_flood(struct guest *g);
+int wl_vsock_bench(struct guest *g);
 
 #endif

@@ -10,6 +10,7 @@
 #include "power.h"
 #include "smp.h"
 #include "uart.h"
+#include "wl_balloon.h"
 #include "wl_virtio.h"
 #include "workloads.h"
 
@@ -238,6 +239,10 @@ static const struct workload workloads[] = {
 	{ "net", wl_net },
 	{ "net-bench", wl_net_bench },
 	{ "hostile-ring", wl_hostile_ring },
+	{ "balloon", wl_balloon },
+	{ "vsock", wl_vsock },
+	{ "vsock-flood", wl_vsock_flood },
+	{ "vsock-bench", wl_vsock_bench },
 };
 
 const struct workload *workloads_find(const char *name)

@@ -17,13 +17,11 @@ TMO=${TMO:-120}
 PY=$(command -v python3 || true)
 WORK=$(mktemp -d /tmp/guest-smoke.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-npass=0
-nfail=0
+LOG_TAIL=15
+# shellcheck source=tests/qemu_common.sh
+. "$(dirname "$0")/qemu_common.sh"
 
-if ! command -v "$QEMU" >/dev/null || [ ! -w /dev/kvm ] || [ ! -f "$ELF" ]; then
-	echo "SKIP: need $QEMU, a writable /dev/kvm and $ELF"
-	exit 77
-fi
+qemu_common_require
 
 # qemu_cmd MACHINE SMP APPEND: the common command line (no -no-reboot),
 # into the array CMD.
@@ -31,34 +29,6 @@ qemu_cmd() {
 	CMD=("$QEMU" -accel kvm -M "$1" -smp "$2" -m 128M -kernel "$ELF"
 		-append "$3" -device isa-debug-exit,iobase=0xf4,iosize=4
 		-serial stdio -display none)
-}
-
-result() { # NAME OK(0/1) DETAIL
-	if [ "$2" = 0 ]; then
-		npass=$((npass + 1))
-		echo "ok   $1"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1: $3"
-		sed 's/^/     | /' "$WORK/out" | tail -n 15
-	fi
-}
-
-# check NAME RC WANT_RC PATTERN...: every pattern must appear in the output.
-check() {
-	local name=$1 rc=$2 want=$3 p
-	shift 3
-	if [ "$rc" != "$want" ]; then
-		result "$name" 1 "exit status $rc, expected $want"
-		return
-	fi
-	for p in "$@"; do
-		if ! grep -q -- "$p" "$WORK/out"; then
-			result "$name" 1 "no line matching '$p'"
-			return
-		fi
-	done
-	result "$name" 0 ""
 }
 
 # simple MACHINE SMP APPEND WANT_RC PATTERN... (QEMU exits on its own)

@@ -24,8 +24,9 @@ WORK=$(mktemp -d /tmp/virtio-smoke.XXXXXX)
 NS=vmkt-smoke-$$
 TAP=vmkt0
 BG=()
-npass=0
-nfail=0
+LOG_TAIL=25
+# shellcheck source=tests/qemu_common.sh
+. "$(dirname "$0")/qemu_common.sh"
 V=disable-legacy=on
 
 cleanup() {
@@ -39,10 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v "$QEMU" >/dev/null || [ ! -w /dev/kvm ] || [ ! -f "$ELF" ]; then
-	echo "SKIP: need $QEMU, a writable /dev/kvm and $ELF"
-	exit 77
-fi
+qemu_common_require
 
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -51,34 +49,6 @@ qemu_cmd() {
 	CMD=("$QEMU" -accel kvm -M q35 -m 256M -no-reboot -kernel "$ELF"
 		-append "$1" -device isa-debug-exit,iobase=0xf4,iosize=4
 		-serial stdio -display none -monitor none)
-}
-
-result() { # NAME OK(0/1) DETAIL
-	if [ "$2" = 0 ]; then
-		npass=$((npass + 1))
-		echo "ok   $1"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1: $3"
-		sed 's/^/     | /' "$WORK/out" | tail -n 25
-	fi
-}
-
-# check NAME RC WANT_RC PATTERN...: every pattern must appear in the output.
-check() {
-	local name=$1 rc=$2 want=$3 p
-	shift 3
-	if [ "$rc" != "$want" ]; then
-		result "$name" 1 "exit status $rc, expected $want"
-		return 1
-	fi
-	for p in "$@"; do
-		if ! grep -q -- "$p" "$WORK/out"; then
-			result "$name" 1 "no line matching '$p'"
-			return 1
-		fi
-	done
-	result "$name" 0 ""
 }
 
 # run NAME APPEND WANT_RC PATTERNS -- QEMU_ARGS...

@@ -4,7 +4,8 @@
 #
 #   kernel     linux-source-6.1, `make tinyconfig` + guest/linux/vmkit.config,
 #              guest/linux/patches/*.patch
-#   initramfs  busybox-static + guest/linux/init (guest/linux/mkinitramfs.py)
+#   initramfs  busybox-static + guest/linux/init + guest/linux/vmhelper.c
+#              (compiled static; guest/linux/mkinitramfs.py)
 #
 # Outputs live in a cache outside the source tree, one directory per input
 # hash, so a clean machine builds once (about 13 minutes on 2 cores) and later
@@ -13,11 +14,12 @@
 #   $CACHE/initramfs-<hash>/  initramfs.cpio versions
 # The kernel hash covers this script, the config fragment, the patches, the
 # command line and the package/compiler versions; the initramfs hash covers
-# init, mkinitramfs.py and busybox's version, so editing /init does not
-# rebuild the kernel.  Entries are built in a temporary directory and renamed
-# into place, so an interrupted build never leaves a half entry.  The kernel
-# is compiled in $CACHE/linux-work/, kept between runs so a changed patch or
-# option rebuilds in seconds to minutes.
+# init, vmhelper.c, mkinitramfs.py and the versions of busybox, gcc and
+# libc6-dev, so editing /init does not rebuild the kernel.  Entries are built
+# in a temporary directory and renamed into place, so an interrupted build
+# never leaves a half entry.  The kernel is compiled in $CACHE/linux-work/,
+# kept between runs so a changed patch or option rebuilds in seconds to
+# minutes.
 #
 # Usage: guest/linux/build.sh [--link DIR] [--clean]
 #   --link DIR  where to link the artifacts (default: build/guest/linux)
@@ -209,10 +211,10 @@ build_kernel() {
 }
 
 build_initramfs() {
-	say "packing initramfs.cpio (busybox-static $BB_VER + guest/linux/init)"
+	say "packing initramfs.cpio (busybox-static $BB_VER + guest/linux/init + vmhelper)"
 	tmp=$(mktemp -d "$CACHE/.initramfs-$IKEY.XXXXXX")
 	python3 "$HERE/mkinitramfs.py" --init "$HERE/init" --busybox "$BUSYBOX" \
-		"$tmp/initramfs.cpio" || die "mkinitramfs.py failed"
+		--helper "$HERE/vmhelper.c" "$tmp/initramfs.cpio" || die "mkinitramfs.py failed"
 	printf '%s\n' "$IVERSIONS" >"$tmp/versions"
 	rm -rf "$IDIR"
 	mv -T "$tmp" "$IDIR"
@@ -242,11 +244,13 @@ main() {
 	KVERSIONS="$KSRC_PKG $KSRC_VER
 gcc $(gcc -dumpfullversion) ($(pkg_version gcc-12))
 binutils $(pkg_version binutils)"
-	IVERSIONS="busybox-static $BB_VER"
+	IVERSIONS="busybox-static $BB_VER
+gcc $(gcc -dumpfullversion) ($(pkg_version gcc-12))
+libc6-dev $(pkg_version libc6-dev)"
 	KKEY=$(printf '%s\n' "$KVERSIONS" |
 		hash_inputs "$HERE/build.sh" "$HERE/vmkit.config" "$HERE/cmdline" $(patches))
 	IKEY=$(printf '%s\n' "$IVERSIONS" |
-		hash_inputs "$HERE/init" "$HERE/mkinitramfs.py")
+		hash_inputs "$HERE/init" "$HERE/vmhelper.c" "$HERE/mkinitramfs.py")
 	KDIR=$CACHE/linux-$KKEY
 	IDIR=$CACHE/initramfs-$IKEY
 	mkdir -p "$CACHE"

@@ -4,7 +4,9 @@ uncompressed cpio archive in the kernel's "newc" format, without root and
 byte-for-byte reproducible (fixed owner, times and inode numbers).
 
 Contents: /init (guest/linux/init), a statically linked busybox as
-/bin/busybox with /bin/sh linked to it, the directories /init mounts on, and
+/bin/busybox with /bin/sh linked to it, /bin/vmhelper (guest/linux/vmhelper.c,
+compiled here with `gcc -static -Os -s`: the vsock and memory helper of the
+vsock and balloon directives), the directories /init mounts on, and
 /dev/console (the kernel opens it for init's stdin/stdout before /init runs).
 
 No link per applet: Debian's busybox-static runs its applets from the shell
@@ -12,16 +14,22 @@ without them (once /proc is mounted), and each archive entry costs the
 kernel tens of milliseconds to unpack where guest ring 0 is emulated
 (nested PVM): 270 links cost seconds of every boot.
 
-Usage: mkinitramfs.py --init guest/linux/init --busybox /bin/busybox OUT.cpio"""
+Usage: mkinitramfs.py --init guest/linux/init --busybox /bin/busybox
+                      --helper guest/linux/vmhelper.c OUT.cpio"""
 import argparse
 import os
 import stat
 import subprocess
 import sys
+import tempfile
 
 DIRS = ("bin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt")
 CONSOLE = (5, 1)  # char device major/minor of /dev/console
-NEEDED = ("sh", "mount", "cat", "md5sum", "dmesg", "awk", "init", "poweroff", "reboot")
+NEEDED = ("sh", "mount", "cat", "md5sum", "dmesg", "awk", "init", "poweroff", "reboot",
+          "sleep")
+# Static, stripped, no debug info: the same source and toolchain give the
+# same bytes (gcc and ld write no timestamps; the build id hashes the code).
+HELPER_CFLAGS = ("-static", "-Os", "-s", "-std=gnu11", "-Wall", "-Wextra", "-Werror")
 
 
 class Cpio:
@@ -59,8 +67,22 @@ def check_applets(busybox):
         raise SystemExit(f"mkinitramfs: {busybox} lacks applets: {' '.join(missing)}")
 
 
-def build(init_path, busybox):
+def compile_helper(src):
+    """guest/linux/vmhelper.c as a static binary; returns its bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "vmhelper")
+        r = subprocess.run(["gcc", *HELPER_CFLAGS, "-o", out, src],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"mkinitramfs: compiling {src} failed:\n{r.stderr}"
+                             "(static linking needs libc6-dev's libc.a)")
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def build(init_path, busybox, helper):
     check_applets(busybox)
+    helper_bin = compile_helper(helper)
     cpio = Cpio()
     for d in DIRS:
         cpio.add(d, stat.S_IFDIR | 0o755)
@@ -70,6 +92,7 @@ def build(init_path, busybox):
     with open(busybox, "rb") as f:
         cpio.add("bin/busybox", stat.S_IFREG | 0o755, f.read())
     cpio.add("bin/sh", stat.S_IFLNK | 0o777, b"busybox")
+    cpio.add("bin/vmhelper", stat.S_IFREG | 0o755, helper_bin)
     return cpio.finish()
 
 
@@ -77,9 +100,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--init", required=True)
     ap.add_argument("--busybox", default="/bin/busybox")
+    ap.add_argument("--helper", required=True, help="guest/linux/vmhelper.c")
     ap.add_argument("out")
     args = ap.parse_args()
-    data = build(args.init, args.busybox)
+    data = build(args.init, args.busybox, args.helper)
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)

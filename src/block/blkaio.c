@@ -1,8 +1,21 @@
 /* blkaio: asynchronous block requests. Owns the per-image worker pool: a
  * few threads, started on the first blk_aio_submit(), that run queued
  * requests through the synchronous API and call each request's done() on
- * the worker. blk_close() drains the queue and joins the threads. */
+ * the worker. blk_close() drains the queue and joins the threads.
+ *
+ * Two things keep the hand-offs few. On a file used through the page
+ * cache, a worker that pops a read or write also takes the requests queued
+ * right behind it that continue it (same op, next offset), and runs them as
+ * one vectored call: a guest's sequential stream becomes a few large calls
+ * instead of one wake-up and one call per request. (With O_DIRECT the
+ * requests stay apart: the device serves them in parallel, faster than one
+ * large one.) And a submission wakes a worker only when no wake
+ * is already on its way; a worker that finds more work queued after taking
+ * its batch wakes the next one, so parallel requests still spread over the
+ * pool. If a merged call fails, its requests run again one by one, so each
+ * gets its own result. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,9 +25,10 @@
 #include "block/drivers.h"
 #include "common/log.h"
 
-/* Enough workers for a guest queue depth of 16 on O_DIRECT (cache=none),
- * where every request blocks its worker until the device answers. */
-#define BLKAIO_THREADS 16
+#define BLKAIO_THREADS BLK_AIO_THREADS
+#define BLKAIO_MERGE_REQS 32             /* requests per merged call at most */
+#define BLKAIO_MERGE_IOV  IOV_MAX        /* segments per merged call at most */
+#define BLKAIO_MERGE_BYTES (8ull << 20)  /* bytes per merged call at most */
 
 struct blk_aio {
 	struct blk *b;
@@ -23,8 +37,20 @@ struct blk_aio {
 	struct blk_req **q;       /* ring of queued requests */
 	size_t head, count, cap;
 	bool stop;
+	unsigned idle;            /* workers waiting on cond */
+	unsigned waking;          /* signals sent and not yet taken */
+	uint64_t merged;          /* requests that rode along in a merged call */
 	unsigned nthreads;
 	pthread_t threads[BLKAIO_THREADS];
+};
+
+/* What one worker took off the queue. */
+struct blkaio_batch {
+	struct blk_req *reqs[BLKAIO_MERGE_REQS];
+	unsigned n;
+	int iovcnt;               /* all requests' segments together */
+	uint64_t bytes;
+	struct iovec iov[BLKAIO_MERGE_IOV];
 };
 
 static int blkaio_run(struct blk *b, struct blk_req *req)
@@ -44,30 +70,123 @@ static int blkaio_run(struct blk *b, struct blk_req *req)
 	return -EINVAL;
 }
 
-/* Next request, or NULL once stopped and drained. */
-static struct blk_req *blkaio_pop(struct blk_aio *a)
+static uint64_t blkaio_req_bytes(const struct blk_req *req)
 {
-	struct blk_req *req = NULL;
+	uint64_t n = 0;
+
+	for (int i = 0; i < req->iovcnt; i++)
+		n += req->iov[i].iov_len;
+	return n;
+}
+
+/* Can req ride along with the batch? Only a read or write that starts
+ * where the batch ends, within the batch's limits. */
+static bool blkaio_continues(const struct blkaio_batch *bt, const struct blk_req *req)
+{
+	const struct blk_req *first = bt->reqs[0];
+
+	if (bt->n >= BLKAIO_MERGE_REQS || req->op != first->op || req->iovcnt <= 0 ||
+	    req->iovcnt > BLKAIO_MERGE_IOV - bt->iovcnt)
+		return false;
+	if (req->off != first->off + bt->bytes)
+		return false;
+	return blkaio_req_bytes(req) <= BLKAIO_MERGE_BYTES - bt->bytes;
+}
+
+static void blkaio_batch_add(struct blkaio_batch *bt, struct blk_req *req)
+{
+	bt->reqs[bt->n++] = req;
+	if (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE)
+		return;
+	bt->bytes += blkaio_req_bytes(req);
+	bt->iovcnt += req->iovcnt;
+}
+
+static struct blk_req *blkaio_take_locked(struct blk_aio *a)
+{
+	struct blk_req *req = a->q[a->head];
+
+	a->head = (a->head + 1) % a->cap;
+	a->count--;
+	return req;
+}
+
+/* The head request and the ones that continue it (lock held). */
+static void blkaio_take_batch_locked(struct blk_aio *a, struct blkaio_batch *bt)
+{
+	struct blk_req *first = blkaio_take_locked(a);
+
+	bt->n = 0;
+	bt->iovcnt = 0;
+	bt->bytes = 0;
+	blkaio_batch_add(bt, first);
+	if (first->op != BLK_OP_READ && first->op != BLK_OP_WRITE)
+		return;
+	if (first->iovcnt <= 0 || first->iovcnt > BLKAIO_MERGE_IOV || a->b->file->align > 1)
+		return;  /* judged alone by blk_readv()/blk_writev(); or O_DIRECT */
+	while (a->count && blkaio_continues(bt, a->q[a->head]))
+		blkaio_batch_add(bt, blkaio_take_locked(a));
+	a->merged += bt->n - 1;
+}
+
+/* The next batch; false once stopped and drained. Wakes another worker
+ * when requests are left behind for it. */
+static bool blkaio_pop(struct blk_aio *a, struct blkaio_batch *bt)
+{
+	bool got = false;
 
 	pthread_mutex_lock(&a->lock);
-	while (!a->count && !a->stop)
+	while (!a->count && !a->stop) {
+		a->idle++;
 		pthread_cond_wait(&a->cond, &a->lock);
+		a->idle--;
+		if (a->waking)
+			a->waking--;
+	}
 	if (a->count) {
-		req = a->q[a->head];
-		a->head = (a->head + 1) % a->cap;
-		a->count--;
+		blkaio_take_batch_locked(a, bt);
+		got = true;
+	}
+	if (a->count && a->idle > a->waking) {
+		a->waking++;
+		pthread_cond_signal(&a->cond);
 	}
 	pthread_mutex_unlock(&a->lock);
-	return req;
+	return got;
+}
+
+/* One call for the whole batch; each request's own call if that fails. */
+static void blkaio_run_batch(struct blk *b, struct blkaio_batch *bt)
+{
+	int ret, k = 0;
+
+	if (bt->n == 1) {
+		bt->reqs[0]->done(bt->reqs[0], blkaio_run(b, bt->reqs[0]));
+		return;
+	}
+	for (unsigned i = 0; i < bt->n; i++)
+		for (int j = 0; j < bt->reqs[i]->iovcnt; j++)
+			bt->iov[k++] = bt->reqs[i]->iov[j];
+	if (bt->reqs[0]->op == BLK_OP_READ)
+		ret = blk_readv(b, bt->reqs[0]->off, bt->iov, k);
+	else
+		ret = blk_writev(b, bt->reqs[0]->off, bt->iov, k);
+	for (unsigned i = 0; i < bt->n; i++)
+		bt->reqs[i]->done(bt->reqs[i], ret ? blkaio_run(b, bt->reqs[i]) : 0);
 }
 
 static void *blkaio_worker(void *arg)
 {
 	struct blk_aio *a = arg;
-	struct blk_req *req;
+	struct blkaio_batch *bt = malloc(sizeof(*bt));
 
-	while ((req = blkaio_pop(a)) != NULL)
-		req->done(req, blkaio_run(a->b, req));
+	if (!bt) {
+		log_error("%s: I/O thread: out of memory", a->b->filename);
+		return NULL;
+	}
+	while (blkaio_pop(a, bt))
+		blkaio_run_batch(a->b, bt);
+	free(bt);
 	return NULL;
 }
 
@@ -180,10 +299,26 @@ int blk_aio_submit(struct blk *b, struct blk_req *req)
 	if (!ret) {
 		a->q[(a->head + a->count) % a->cap] = req;
 		a->count++;
-		pthread_cond_signal(&a->cond);
+		if (a->idle > a->waking && !a->waking) {
+			a->waking++;
+			pthread_cond_signal(&a->cond);
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return ret;
+}
+
+uint64_t blk_aio_merged(struct blk *b)
+{
+	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);
+	uint64_t n = 0;
+
+	if (!a)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	n = a->merged;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 void blk_aio_destroy(struct blk *b)

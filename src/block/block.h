@@ -186,6 +186,14 @@ struct blk_req {
 	void *opaque;
 };
 
+/* Worker threads per image: enough for a guest queue depth of 16 on
+ * O_DIRECT (cache=none), where every request blocks its worker until the
+ * device answers. */
+#define BLK_AIO_THREADS 16
+
 int blk_aio_submit(struct blk *b, struct blk_req *req);
+/* Requests that were run as part of another's call (merged with the
+ * request before them), since b was opened. */
+uint64_t blk_aio_merged(struct blk *b);
 
 #endif

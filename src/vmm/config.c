@@ -26,6 +26,9 @@ struct config_opt {
 	 * of the item's leading positional value, if it has one. */
 	const char *json_list;
 	const char *positional;
+	/* The value may be left out (--balloon or --balloon=VALUE; JSON also
+	 * true/false). */
+	bool optional;
 };
 
 static int config_copy(char *dst, size_t size, const char *name, const char *val)
@@ -258,6 +261,45 @@ static int config_parse_item(const struct config_item_spec *spec, const char *va
 	return ret;
 }
 
+/* Rate limits (bps=, iops=, pps= and their bursts): a whole number up to
+ * 2^63-1 with an optional suffix: bytes take K/M/G/T as powers of 1024
+ * (an "iB"/"B" may follow), operation counts k/K/M/G as powers of 1000. */
+static int config_parse_count(const char *val, uint64_t *out)
+{
+	static const char units[] = "kKMG";
+	static const uint64_t mult[] = { 1000, 1000, 1000000, 1000000000 };
+	char digits[32];
+	size_t len = strlen(val);
+	const char *u = len ? strchr(units, val[len - 1]) : NULL;
+	uint64_t v, m = u && *u ? mult[u - units] : 1;
+
+	if (len >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, val, len + 1);
+	if (m > 1)
+		digits[len - 1] = '\0';
+	if (util_parse_uint(digits, 0, UINT64_MAX, &v) < 0 || v > UINT64_MAX / m)
+		return -EINVAL;
+	*out = v * m;
+	return 0;
+}
+
+static int config_limit(const char *opt, const char *key, const char *val, bool bytes,
+			uint64_t *out)
+{
+	uint64_t v;
+	int ret = bytes ? util_parse_size(val, &v) : config_parse_count(val, &v);
+
+	if (ret == 0 && v <= INT64_MAX) {
+		*out = v;
+		return 0;
+	}
+	log_error("--%s: %s='%s' is not %s (a whole number up to 2^63-1, suffixes %s; "
+		  "0 = unlimited)", opt, key, val, bytes ? "a byte count" : "an operation count",
+		  bytes ? "K/M/G/T = powers of 1024" : "k/M/G = powers of 1000");
+	return -EINVAL;
+}
+
 /* --disk */
 
 struct config_disk_item {
@@ -329,10 +371,35 @@ static int config_disk_queues(void *item, const char *opt, const char *val)
 	return 0;
 }
 
+static int config_disk_bps(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "bps", val, true, &((struct config_disk_item *)item)->d->limit.bps);
+}
+
+static int config_disk_bps_burst(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "bps_burst", val, true,
+			    &((struct config_disk_item *)item)->d->limit.bps_burst);
+}
+
+static int config_disk_iops(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "iops", val, false,
+			    &((struct config_disk_item *)item)->d->limit.ops);
+}
+
+static int config_disk_iops_burst(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "iops_burst", val, false,
+			    &((struct config_disk_item *)item)->d->limit.ops_burst);
+}
+
 static const struct config_key config_disk_keys[] = {
 	{ "path", config_disk_path }, { "format", config_disk_format },
 	{ "readonly", config_disk_readonly }, { "cache", config_disk_cache },
 	{ "id", config_disk_id }, { "queues", config_disk_queues },
+	{ "bps", config_disk_bps }, { "bps_burst", config_disk_bps_burst },
+	{ "iops", config_disk_iops }, { "iops_burst", config_disk_iops_burst },
 };
 
 static int config_set_disk(struct vm_config *cfg, const char *name, const char *val)
@@ -438,9 +505,33 @@ static int config_net_id(void *item, const char *opt, const char *val)
 	return config_id(opt, val, ((struct config_net_item *)item)->n->id);
 }
 
+static int config_net_bps(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "bps", val, true, &((struct config_net_item *)item)->n->limit.bps);
+}
+
+static int config_net_bps_burst(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "bps_burst", val, true,
+			    &((struct config_net_item *)item)->n->limit.bps_burst);
+}
+
+static int config_net_pps(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "pps", val, false, &((struct config_net_item *)item)->n->limit.ops);
+}
+
+static int config_net_pps_burst(void *item, const char *opt, const char *val)
+{
+	return config_limit(opt, "pps_burst", val, false,
+			    &((struct config_net_item *)item)->n->limit.ops_burst);
+}
+
 static const struct config_key config_net_keys[] = {
 	{ "tap", config_net_tap }, { "fd", config_net_fd }, { "mac", config_net_mac },
 	{ "id", config_net_id },
+	{ "bps", config_net_bps }, { "bps_burst", config_net_bps_burst },
+	{ "pps", config_net_pps }, { "pps_burst", config_net_pps_burst },
 };
 
 static int config_set_net(struct vm_config *cfg, const char *name, const char *val)
@@ -510,6 +601,126 @@ static int config_set_rng(struct vm_config *cfg, const char *name, const char *v
 	return config_onoff(name, "value", val, &cfg->rng);
 }
 
+/* --vsock cid=N,socket=PATH[,id=ID] */
+
+#define CONFIG_VSOCK_SUFFIX 11  /* "_<port>" the device appends for guest connections */
+
+static int config_vsock_cid(void *item, const char *opt, const char *val)
+{
+	uint64_t v;
+
+	if (util_parse_uint(val, 3, 0xFFFFFFFEu, &v) < 0) {
+		log_error("--%s: cid='%s' is not a number in 3..4294967294", opt, val);
+		return -EINVAL;
+	}
+	((struct config_vsock *)item)->cid = (uint32_t)v;
+	return 0;
+}
+
+static int config_vsock_socket(void *item, const char *opt, const char *val)
+{
+	struct config_vsock *v = item;
+
+	if (val[0] == '\0' || strlen(val) + CONFIG_VSOCK_SUFFIX >= sizeof(v->socket)) {
+		log_error("--%s: socket='%s' is empty or too long (at most %zu bytes, so that "
+			  "PATH_<port> fits a unix socket address)", opt, val,
+			  sizeof(v->socket) - 1 - CONFIG_VSOCK_SUFFIX);
+		return -ENAMETOOLONG;
+	}
+	memcpy(v->socket, val, strlen(val) + 1);
+	return 0;
+}
+
+static int config_vsock_id(void *item, const char *opt, const char *val)
+{
+	return config_id(opt, val, ((struct config_vsock *)item)->id);
+}
+
+static const struct config_key config_vsock_keys[] = {
+	{ "cid", config_vsock_cid }, { "socket", config_vsock_socket }, { "id", config_vsock_id },
+};
+
+static int config_set_vsock(struct vm_config *cfg, const char *name, const char *val)
+{
+	const struct config_item_spec spec = { name, config_vsock_keys,
+					       ARRAY_SIZE(config_vsock_keys), false };
+	struct config_vsock v = { 0 };
+	int ret;
+
+	if (cfg->vsock.enabled) {
+		log_error("--%s: only one vsock device per VM", name);
+		return -EINVAL;
+	}
+	ret = config_parse_item(&spec, val, &v);
+	if (ret == 0 && (!v.cid || !v.socket[0])) {
+		log_error("--%s %s: give both cid=N and socket=PATH", name, val);
+		ret = -EINVAL;
+	}
+	if (ret == 0) {
+		v.enabled = true;
+		cfg->vsock = v;
+	}
+	return ret;
+}
+
+/* --balloon[=on|off][,stats=SECONDS][,free-page-reporting=on|off][,id=ID] */
+
+#define CONFIG_BALLOON_STATS_MAX 86400
+
+static int config_balloon_stats(void *item, const char *opt, const char *val)
+{
+	uint64_t v;
+
+	if (util_parse_uint(val, 0, CONFIG_BALLOON_STATS_MAX, &v) < 0) {
+		log_error("--%s: stats='%s' is not a number of seconds in 0..%d (0: no "
+			  "statistics requests)", opt, val, CONFIG_BALLOON_STATS_MAX);
+		return -EINVAL;
+	}
+	((struct config_balloon *)item)->stats_period = (unsigned)v;
+	return 0;
+}
+
+static int config_balloon_fpr(void *item, const char *opt, const char *val)
+{
+	return config_onoff(opt, "free-page-reporting", val,
+			    &((struct config_balloon *)item)->free_page_reporting);
+}
+
+static int config_balloon_id(void *item, const char *opt, const char *val)
+{
+	return config_id(opt, val, ((struct config_balloon *)item)->id);
+}
+
+static const struct config_key config_balloon_keys[] = {
+	{ "stats", config_balloon_stats }, { "free-page-reporting", config_balloon_fpr },
+	{ "id", config_balloon_id },
+};
+
+/* A leading on|off, then KEY=VALUE items; the last --balloon wins. */
+static int config_set_balloon(struct vm_config *cfg, const char *name, const char *val)
+{
+	const struct config_item_spec spec = { name, config_balloon_keys,
+					       ARRAY_SIZE(config_balloon_keys), false };
+	struct config_balloon b = { .enabled = true };
+	size_t first = strcspn(val, ",");
+	const char *rest = val;
+	int ret = 0;
+
+	if (first == 2 && strncmp(val, "on", 2) == 0) {
+		rest = val + 2;
+	} else if (first == 3 && strncmp(val, "off", 3) == 0) {
+		rest = val + 3;
+		b.enabled = false;
+	}
+	if (rest != val)  /* after on|off: the items behind its comma, if any */
+		rest = *rest ? rest + 1 : NULL;
+	if (rest)
+		ret = config_parse_item(&spec, rest, &b);
+	if (ret == 0)
+		cfg->balloon = b;
+	return ret;
+}
+
 /* ---- validation of the devices as a whole ---- */
 
 /* Every device's id buffer, with the prefix of its generated ids. */
@@ -519,7 +730,7 @@ struct config_dev_ref {
 	const char *opt;
 };
 
-#define CONFIG_MAX_DEVS (CONFIG_MAX_DISKS + CONFIG_MAX_NETS + CONFIG_MAX_CONSOLES + 1)
+#define CONFIG_MAX_DEVS (CONFIG_MAX_DISKS + CONFIG_MAX_NETS + CONFIG_MAX_CONSOLES + 1 + 1 + 1)
 
 static unsigned config_dev_refs(struct vm_config *cfg, char *rng_id,
 				struct config_dev_ref refs[CONFIG_MAX_DEVS])
@@ -534,6 +745,10 @@ static unsigned config_dev_refs(struct vm_config *cfg, char *rng_id,
 		refs[n++] = (struct config_dev_ref){ cfg->consoles[i].id, "console", "--console" };
 	if (cfg->rng)
 		refs[n++] = (struct config_dev_ref){ rng_id, "rng", "--rng" };
+	if (cfg->vsock.enabled)
+		refs[n++] = (struct config_dev_ref){ cfg->vsock.id, "vsock", "--vsock" };
+	if (cfg->balloon.enabled)
+		refs[n++] = (struct config_dev_ref){ cfg->balloon.id, "balloon", "--balloon" };
 	return n;
 }
 
@@ -679,14 +894,25 @@ static const struct config_opt config_opts[] = {
 	  config_set_api_socket },
 	{ "kvm-device", "PATH", "KVM device node (default /dev/kvm)", config_set_kvm_device },
 	{ "disk", "path=IMG,format=raw|qcow2[,readonly=on|off][,cache=none|writeback][,id=ID]"
-	  "[,queues=N]", "virtio-blk disk (repeatable; JSON \"disks\": [...])", config_set_disk,
-	  "disks", NULL },
-	{ "net", "tap=NAME|fd=N[,mac=XX:XX:XX:XX:XX:XX][,id=ID]",
+	  "[,queues=N][,bps=B][,bps_burst=B][,iops=N][,iops_burst=N]",
+	  "virtio-blk disk (repeatable; JSON \"disks\": [...]); rate limit in bytes/s "
+	  "(K/M/G = 1024^n) and requests/s (k/M/G = 1000^n), bursts default to 1 s worth",
+	  config_set_disk, "disks", NULL },
+	{ "net", "tap=NAME|fd=N[,mac=XX:XX:XX:XX:XX:XX][,id=ID][,bps=B][,bps_burst=B][,pps=N]"
+	  "[,pps_burst=N]",
 	  "virtio-net on an existing TAP (repeatable; JSON \"nets\"); default MAC "
-	  "02:xx:..: from the id and this process", config_set_net, "nets", NULL },
+	  "02:xx:..: from the id and this process; rate limit on both directions together "
+	  "in bytes/s and packets/s, as for --disk", config_set_net, "nets", NULL },
 	{ "console", "BACKEND[,id=ID]", "virtio-console (hvc0): stdio|pty|file:PATH|unix:PATH|none "
 	  "(repeatable; JSON \"consoles\")", config_set_console, "consoles", "backend" },
 	{ "rng", NULL, "virtio-rng, entropy from getrandom() (JSON \"rng\": true)", config_set_rng },
+	{ "vsock", "cid=N,socket=PATH[,id=ID]", "virtio-vsock, guest CID N (3..4294967294); host "
+	  "side on unix socket PATH (CONNECT <port>), guest connections to PATH_<port> (JSON "
+	  "\"vsock\": {\"cid\": N, \"socket\": PATH})", config_set_vsock },
+	{ "balloon", "[=on|off][,stats=SECONDS][,free-page-reporting=on|off][,id=ID]",
+	  "virtio-balloon: memory back to the host (control socket balloon-set); stats: "
+	  "seconds between guest statistics requests (default 0: none) (JSON \"balloon\": "
+	  "true or {\"stats\": N, ...})", config_set_balloon, NULL, NULL, true },
 };
 
 void config_defaults(struct vm_config *cfg)
@@ -709,7 +935,7 @@ void config_usage(void)
 		const struct config_opt *o = &config_opts[i];
 		char lhs[160];
 
-		snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg ? " " : "",
+		snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg && !o->optional ? " " : "",
 			 o->arg ? o->arg : "");
 		if (strlen(lhs) > 26)  /* a long value syntax: the help goes below */
 			printf("  %s\n  %-26s %s\n", lhs, "", o->help);
@@ -774,7 +1000,7 @@ static int config_json_member(const struct config_opt *opt, const char *k, json_
 
 	if (config_json_scalar(v, val, sizeof(val)) < 0 || strchr(val, ',')) {
 		log_error("config key \"%s\": \"%s\" must be a string without ',', a number or "
-			  "a boolean", opt->json_list, k);
+			  "a boolean", opt->json_list ? opt->json_list : opt->name, k);
 		return -EINVAL;
 	}
 	n = snprintf(buf + *used, size - *used, "%s%s%s%s", *used ? "," : "", pos ? "" : k,
@@ -862,6 +1088,11 @@ static int config_json_key(struct vm_config *cfg, const char *origin, const char
 		}
 		return opt->set(cfg, key, json_is_true(val) ? "on" : "off");
 	}
+	if (opt->optional && json_is_boolean(val)) /* "balloon": true */
+		return opt->set(cfg, key, json_is_true(val) ? "on" : "off");
+	if (json_is_object(val)) /* "vsock": {"cid": 3, ...}: its members as KEY=VALUE */
+		return config_json_object(opt, val, buf, size) < 0 ? -EINVAL :
+		       opt->set(cfg, key, buf);
 	if (config_json_value(val, buf, size, key) < 0)
 		return -EINVAL;
 	return opt->set(cfg, key, buf);
@@ -924,7 +1155,9 @@ static void config_long_options(struct option *lo)
 
 	for (i = 0; i < ARRAY_SIZE(config_opts); i++)
 		lo[i] = (struct option){ config_opts[i].name,
-					 config_opts[i].arg ? required_argument : no_argument,
+					 !config_opts[i].arg ? no_argument :
+					 config_opts[i].optional ? optional_argument :
+					 required_argument,
 					 NULL, (int)i };
 	lo[i++] = (struct option){ "config", required_argument, NULL, CONFIG_OPT_CONFIG };
 	lo[i++] = (struct option){ "help", no_argument, NULL, CONFIG_OPT_HELP };

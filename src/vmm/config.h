@@ -27,6 +27,15 @@ enum config_on_reboot { CONFIG_REBOOT_RESTART, CONFIG_REBOOT_EXIT };
 enum config_disk_format { CONFIG_DISK_RAW, CONFIG_DISK_QCOW2 };
 enum config_disk_cache { CONFIG_CACHE_WRITEBACK, CONFIG_CACHE_NONE };
 
+/* A token-bucket limit on one device (issue 6): bytes/s and operations/s
+ * (requests for a disk, packets for an interface), each with a burst
+ * (bucket size; 0 = one second's worth). 0 = unlimited. Changed at run time
+ * through the control socket (set-rate-limit). */
+struct config_ratelimit {
+	uint64_t bps, bps_burst;
+	uint64_t ops, ops_burst;
+};
+
 /* --disk path=IMG,format=raw|qcow2[,readonly=on][,cache=none|writeback][,id=ID][,queues=N] */
 struct config_disk {
 	char path[PATH_MAX];
@@ -34,6 +43,7 @@ struct config_disk {
 	bool readonly;
 	enum config_disk_cache cache;
 	unsigned queues;              /* 0: one per vCPU (capped by the device) */
+	struct config_ratelimit limit; /* bps=,bps_burst=,iops=,iops_burst= */
 	char id[CONFIG_ID_MAX];       /* given, or diskN assigned by validation */
 };
 
@@ -44,6 +54,7 @@ struct config_net {
 	uint8_t mac[6];
 	bool mac_set;                 /* set by config_validate, which generates a locally
 	                               * administered MAC for an interface without mac= */
+	struct config_ratelimit limit; /* bps=,bps_burst=,pps=,pps_burst= */
 	char id[CONFIG_ID_MAX];       /* given, or netN */
 };
 
@@ -51,6 +62,23 @@ struct config_net {
 struct config_console {
 	struct chardev_spec backend;
 	char id[CONFIG_ID_MAX];       /* given, or consoleN */
+};
+/* --vsock cid=N,socket=PATH[,id=ID]: virtio-vsock, host side a unix socket
+ * with Firecracker's protocol (CONNECT <port>; guest connections to port P
+ * go to PATH_P). */
+struct config_vsock {
+	bool enabled;
+	uint32_t cid;                 /* >= 3 */
+	char socket[CONFIG_SOCKET_MAX];
+	char id[CONFIG_ID_MAX];       /* given, or vsock0 */
+};
+
+/* --balloon[=on|off][,stats=SECONDS][,free-page-reporting=on|off][,id=ID] */
+struct config_balloon {
+	bool enabled;
+	unsigned stats_period;        /* seconds between statistics requests, 0 = none */
+	bool free_page_reporting;
+	char id[CONFIG_ID_MAX];       /* given, or balloon0 */
 };
 enum config_on_triple_fault { CONFIG_TF_RESET, CONFIG_TF_EXIT };
 
@@ -71,6 +99,8 @@ struct vm_config {
 	struct config_console consoles[CONFIG_MAX_CONSOLES];
 	unsigned nconsoles;
 	bool rng;                     /* --rng: virtio-rng from getrandom() */
+	struct config_vsock vsock;
+	struct config_balloon balloon;
 	enum config_on_reboot on_reboot;
 	enum config_on_triple_fault on_triple_fault;
 	enum log_level log_level;

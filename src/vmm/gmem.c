@@ -106,6 +106,45 @@ int gmem_zero(const struct gmem *gm, uint64_t gpa, size_t len)
 	return 0;
 }
 
+int gmem_discard(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	const struct gmem_region *r;
+	uint8_t *p;
+
+	if (len == 0 || (gpa | len) & (GMEM_PAGE - 1))
+		return -EINVAL;
+	p = gmem_ptr(gm, gpa, len);
+	if (!p)
+		return -EFAULT;
+	r = gmem_region_of(gm, gpa);
+	if (r->fd < 0) {
+		memset(p, 0, len);
+		return 0;
+	}
+	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(r->fd_offset + gpa - r->gpa), (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+int gmem_gpa(const struct gmem *gm, const void *hva, uint64_t len, uint64_t *gpa)
+{
+	uintptr_t h = (uintptr_t)hva;
+
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		const struct gmem_region *r = &gm->regions[i];
+		uintptr_t base = (uintptr_t)r->hva;
+
+		if (h < base || h - base >= r->size)
+			continue;
+		if (len > r->size - (h - base))
+			return -EFAULT;
+		*gpa = r->gpa + (h - base);
+		return 0;
+	}
+	return -EFAULT;
+}
+
 uint64_t gmem_size(const struct gmem *gm)
 {
 	uint64_t total = 0;

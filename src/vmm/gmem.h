@@ -34,6 +34,16 @@ void *gmem_ptr(const struct gmem *gm, uint64_t gpa, uint64_t len);
 int gmem_read(const struct gmem *gm, uint64_t gpa, void *dst, size_t len);
 int gmem_write(const struct gmem *gm, uint64_t gpa, const void *src, size_t len);
 int gmem_zero(const struct gmem *gm, uint64_t gpa, size_t len);
+/* Give the host back the memory of [gpa, gpa+len) (the balloon): on a
+ * memfd-backed region the range is punched out of the file
+ * (FALLOC_FL_PUNCH_HOLE; madvise(MADV_DONTNEED) frees nothing on a shared
+ * memfd), elsewhere it is zeroed; either way it reads as zero afterwards.
+ * gpa and len must be 4 KiB multiples (-EINVAL), len > 0, and the range
+ * wholly inside one region (-EFAULT). 0, or fallocate's -errno. */
+int gmem_discard(const struct gmem *gm, uint64_t gpa, uint64_t len);
+/* The guest address of host pointer hva when [hva, hva+len) lies inside
+ * one region: 0 with *gpa set, else -EFAULT. */
+int gmem_gpa(const struct gmem *gm, const void *hva, uint64_t len, uint64_t *gpa);
 /* Total bytes of RAM over all regions. */
 uint64_t gmem_size(const struct gmem *gm);
 

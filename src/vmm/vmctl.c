@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "chardev.h"
+#include "common/util.h"
+#include "config.h"
 #include "control.h"
 #include "vcpu.h"
 #include "virtio/virtio_pci.h"
@@ -208,6 +210,122 @@ static int vmctl_set_link(void *opaque, json_t *args, json_t **ret, char **err)
 	return 0;
 }
 
+/* set-rate-limit {"id", "bps", "bps_burst", "ops", "ops_burst"}: the
+ * device's limits are replaced; an omitted key is 0 (unlimited, or one
+ * second's worth for a burst). */
+static const char *const vmctl_limit_keys[] = { "bps", "bps_burst", "ops", "ops_burst" };
+
+static int vmctl_limit_args(json_t *args, struct config_ratelimit *lim, char **err)
+{
+	uint64_t *field[] = { &lim->bps, &lim->bps_burst, &lim->ops, &lim->ops_burst };
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(args, k, v) {
+		size_t i = 0;
+
+		while (i < ARRAY_SIZE(vmctl_limit_keys) && strcmp(k, vmctl_limit_keys[i]))
+			i++;
+		if (i == ARRAY_SIZE(vmctl_limit_keys)) {
+			if (strcmp(k, "id") == 0)
+				continue;
+			return vmctl_fail(-EINVAL, err, "set-rate-limit: unknown key '%s' (keys: id, "
+					  "bps, bps_burst, ops, ops_burst)", k);
+		}
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return vmctl_fail(-EINVAL, err, "set-rate-limit: '%s' must be a non-negative "
+					  "integer (0 = unlimited)", k);
+		*field[i] = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+static int vmctl_set_rate_limit(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	struct vm *vm = opaque;
+	json_t *jid = json_object_get(args, "id");
+	struct config_ratelimit lim = { 0 };
+	struct virtio_dev *vd;
+	int rc;
+
+	if (!json_is_string(jid))
+		return vmctl_fail(-EINVAL, err, "%s", "set-rate-limit needs {\"id\": string, "
+				  "\"bps\", \"bps_burst\", \"ops\", \"ops_burst\": integers}");
+	rc = vmctl_limit_args(args, &lim, err);
+	if (rc < 0)
+		return rc;
+	vd = virtio_devices_find(&vm->virtio, json_string_value(jid));
+	if (!vd)
+		return vmctl_fail(-ENODEV, err, "no device '%s'", json_string_value(jid));
+	rc = virtio_pci_set_rate_limit(vd, &lim);
+	if (rc == -ENOTSUP)
+		return vmctl_fail(rc, err, "device '%s' has no rate limit", json_string_value(jid));
+	if (rc < 0)
+		return vmctl_fail(rc, err, "set-rate-limit: %s", strerror(-rc));
+	return 0;
+}
+
+/* ---- the balloon ---- */
+
+#define VMCTL_BALLOON_MIN (16ull << 20)  /* the smallest target: --memory's minimum */
+
+static struct virtio_dev *vmctl_balloon(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->virtio.n; i++) {
+		if (virtio_pci_device_id(vm->virtio.devs[i]) == VIRTIO_ID_BALLOON)
+			return vm->virtio.devs[i];
+	}
+	return NULL;
+}
+
+/* balloon-set {"target": BYTES}: the guest should keep target bytes of RAM. */
+static int vmctl_balloon_set(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	struct vm *vm = opaque;
+	struct virtio_dev *vd = vmctl_balloon(vm);
+	json_t *jt = json_object_get(args, "target");
+	uint64_t ram = gmem_size(&vm->gm), min = ram < VMCTL_BALLOON_MIN ? ram : VMCTL_BALLOON_MIN;
+	uint64_t target;
+	int rc;
+
+	if (!vd)
+		return vmctl_fail(-ENODEV, err, "%s", "no balloon device (start the VM with --balloon)");
+	if (!json_is_integer(jt) || json_integer_value(jt) < 0)
+		return vmctl_fail(-EINVAL, err, "%s", "balloon-set needs {\"target\": bytes}");
+	target = (uint64_t)json_integer_value(jt);
+	if (target > ram || target < min)
+		return vmctl_fail(-ERANGE, err, "balloon-set: target %llu is outside %llu..%llu "
+				  "(16 MiB up to the guest's RAM)", (unsigned long long)target,
+				  (unsigned long long)min, (unsigned long long)ram);
+	rc = virtio_pci_balloon_set(vd, target);
+	if (rc < 0)
+		return vmctl_fail(rc, err, "balloon-set: %s", strerror(-rc));
+	return 0;
+}
+
+/* query-balloon: {"id", "target", "actual" (bytes the guest keeps), the
+ * device's counters, "stats": the guest's last statistics by name,
+ * "stats-age": seconds since they came (null: never)}. */
+static int vmctl_query_balloon(void *opaque, json_t *args, json_t **ret, char **err)
+{
+	struct virtio_dev *vd = vmctl_balloon(opaque);
+	json_t *obj, *guest;
+
+	if (!vd)
+		return vmctl_fail(-ENODEV, err, "%s", "no balloon device (start the VM with --balloon)");
+	obj = json_object();
+	if (!obj)
+		return -ENOMEM;
+	virtio_pci_query_device(vd, obj);
+	if (json_is_object(json_object_get(obj, "stats")))
+		json_object_update(obj, json_object_get(obj, "stats"));
+	guest = json_incref(json_object_get(obj, "guest-stats"));
+	json_object_set_new(obj, "stats", guest ? guest : json_object());
+	json_object_del(obj, "guest-stats");
+	*ret = obj;
+	return 0;
+}
+
 const struct control_cmd vmctl_cmds[] = {
 	{ "query-status", vmctl_query_status },
 	{ "query-cpus", vmctl_query_cpus },
@@ -222,5 +340,8 @@ const struct control_cmd vmctl_cmds[] = {
 	{ "query-netstats", vmctl_query_netstats },
 	{ "query-virtio", vmctl_query_virtio },
 	{ "set-link", vmctl_set_link },
+	{ "balloon-set", vmctl_balloon_set },
+	{ "query-balloon", vmctl_query_balloon },
+	{ "set-rate-limit", vmctl_set_rate_limit },
 	{ NULL, NULL },
 };

@@ -1,6 +1,9 @@
 /* fake_virtio: the virtio.h device->transport calls for unit tests and
- * fuzz targets (see fake_virtio.h). No PCI, no MSI-X, no event loop. */
+ * fuzz targets, and the driver's activate/reset/notify steps (see
+ * fake_virtio.h). No PCI, no MSI-X, no event loop. */
 #include "tests/fake/fake_virtio.h"
+
+#include "tests/fake/fake_ring.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +20,41 @@ void fake_virtio_init(struct virtio_dev *vd, const char *id, uint64_t features)
 void fake_virtio_destroy(struct virtio_dev *vd)
 {
 	pthread_mutex_destroy(&vd->lock);
+}
+
+int fake_virtio_activate(struct virtio_dev *vd, const struct virtio_dev_info *info,
+			 const struct fake_ring *rings, unsigned n, uint64_t features)
+{
+	int first = 0, ret;
+
+	for (unsigned q = 0; q < n && q < VIRTIO_MAX_QUEUES; q++) {
+		ret = fake_ring_attach(&rings[q], &vd->vq[q], features);
+		vd->enabled[q] = ret == 0;
+		first = first ? first : ret;
+	}
+	vd->failed = false;
+	pthread_mutex_lock(&vd->lock);
+	ret = info->ops->activate(info->dev, features);
+	pthread_mutex_unlock(&vd->lock);
+	return first ? first : ret;
+}
+
+void fake_virtio_reset(struct virtio_dev *vd, const struct virtio_dev_info *info, unsigned n)
+{
+	pthread_mutex_lock(&vd->lock);
+	info->ops->reset(info->dev);
+	pthread_mutex_unlock(&vd->lock);
+	for (unsigned q = 0; q < n && q < VIRTIO_MAX_QUEUES; q++) {
+		virtqueue_reset(&vd->vq[q]);
+		vd->enabled[q] = false;
+	}
+}
+
+void fake_virtio_notify(struct virtio_dev *vd, const struct virtio_dev_info *info, unsigned q)
+{
+	pthread_mutex_lock(&vd->lock);
+	info->ops->queue_notify(info->dev, q);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 pthread_mutex_t *virtio_dev_lock(struct virtio_dev *vd)

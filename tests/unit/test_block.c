@@ -653,6 +653,74 @@ static void test_aio(void **state)
 	free(r);
 }
 
+/* Requests that continue each other run as one call. Every worker is first
+ * held in a done() callback, so the contiguous writes queue up behind them
+ * and one worker takes them all; the last one runs past the end, so the
+ * merged call fails and each request is run again for its own result. */
+struct aio_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned held;
+	bool open;
+};
+
+static void gate_done(struct blk_req *req, int ret)
+{
+	struct aio_gate *g = req->opaque;
+
+	assert_int_equal(ret, 0);
+	pthread_mutex_lock(&g->lock);
+	g->held++;
+	pthread_cond_broadcast(&g->cond);
+	while (!g->open)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void test_aio_merge(void **state)
+{
+	struct fixture *fx = *state;
+	struct aio_gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+	struct blk_req hold[BLK_AIO_THREADS];
+	uint8_t one[AIO_BS], *w = malloc(8 * AIO_BS), *r = malloc(8 * AIO_BS);
+	struct iovec hold_iov = { one, AIO_BS };
+	struct aio_ctx *c = aio_ctx_new();
+	struct blk *b;
+
+	create_raw(fx->path, 16 * AIO_BS);
+	b = open_raw(fx->path, false);
+	fill(w, 8 * AIO_BS, 5);
+	for (unsigned i = 0; i < BLK_AIO_THREADS; i++) {  /* same offset: no merging */
+		hold[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = &hold_iov, .iovcnt = 1,
+					    .done = gate_done, .opaque = &g };
+		assert_int_equal(blk_aio_submit(b, &hold[i]), 0);
+	}
+	pthread_mutex_lock(&g.lock);
+	while (g.held < BLK_AIO_THREADS)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	assert_int_equal(blk_aio_merged(b), 0);
+	/* Offsets 8..15 blocks in the image, then one block past its end. */
+	for (size_t i = 0; i < 8; i++)
+		aio_submit(b, c, i, BLK_OP_WRITE, (8 + i) * AIO_BS, AIO_BS, w + i * AIO_BS);
+	aio_submit(b, c, 8, BLK_OP_WRITE, 16 * AIO_BS, AIO_BS, w);
+	pthread_mutex_lock(&g.lock);
+	g.open = true;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	aio_wait(c, 9);
+	assert_int_equal(blk_aio_merged(b), 8);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(c->ret[i], 0);
+	assert_int_equal(c->ret[8], -EINVAL);
+	assert_int_equal(blk_pread(b, 8 * AIO_BS, r, 8 * AIO_BS), 0);
+	assert_memory_equal(r, w, 8 * AIO_BS);
+	blk_close(b);
+	free(c);
+	free(w);
+	free(r);
+}
+
 /* Several threads submitting to one image at once. */
 struct submitter {
 	struct blk *b;
@@ -915,6 +983,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qemu_interop_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aio_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aio_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_format_required, setup, teardown),

@@ -1,4 +1,8 @@
-/* test_config: command-line and JSON configuration, and validation. */
+/* test_config: command-line and JSON configuration, and validation: the
+ * options, JSON and config files, the device options and their refusals,
+ * the rate limits, the balloon, and --vsock / "vsock" (the keys, the CID
+ * range, the socket path limit with room for "_<port>", one device only,
+ * the generated id, the JSON object form). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -183,9 +187,37 @@ static const struct refusal refusals[] = {
 	{ { "--disk", "format=qcow2" }, E "--disk format=qcow2: path= is missing\n" },
 	{ { "--disk", "path=/dev/null,format=vmdk" }, E "--disk: format='vmdk' is not raw|qcow2\n" },
 	{ { "--disk", "path=/dev/null,format=raw,colour=red" },
-	  E "--disk: unknown key 'colour' (keys: path, format, readonly, cache, id, queues)\n" },
+	  E "--disk: unknown key 'colour' (keys: path, format, readonly, cache, id, queues, bps, "
+	    "bps_burst, iops, iops_burst)\n" },
 	{ { "--disk", "path=/dev/null,raw" },
-	  E "--disk: 'raw' is not KEY=VALUE (keys: path, format, readonly, cache, id, queues)\n" },
+	  E "--disk: 'raw' is not KEY=VALUE (keys: path, format, readonly, cache, id, queues, bps, "
+	    "bps_burst, iops, iops_burst)\n" },
+	{ { "--disk", "path=/dev/null,format=raw,bps=1X" },
+	  E "--disk: bps='1X' is not a byte count (a whole number up to 2^63-1, suffixes "
+	    "K/M/G/T = powers of 1024; 0 = unlimited)\n" },
+	{ { "--disk", "path=/dev/null,format=raw,iops=-5" },
+	  E "--disk: iops='-5' is not an operation count (a whole number up to 2^63-1, suffixes "
+	    "k/M/G = powers of 1000; 0 = unlimited)\n" },
+	{ { "--disk", "path=/dev/null,format=raw,iops_burst=1.5k" },
+	  E "--disk: iops_burst='1.5k' is not an operation count (a whole number up to 2^63-1, "
+	    "suffixes k/M/G = powers of 1000; 0 = unlimited)\n" },
+	{ { "--disk", "path=/dev/null,format=raw,bps_burst=8E" },
+	  E "--disk: bps_burst='8E' is not a byte count (a whole number up to 2^63-1, suffixes "
+	    "K/M/G/T = powers of 1024; 0 = unlimited)\n" },
+	{ { "--disk", "path=/dev/null,format=raw,bps=9223372036854775808" },
+	  E "--disk: bps='9223372036854775808' is not a byte count (a whole number up to 2^63-1, "
+	    "suffixes K/M/G/T = powers of 1024; 0 = unlimited)\n" },
+	{ { "--net", "tap=t0,pps=" },
+	  E "--net: pps='' is not an operation count (a whole number up to 2^63-1, suffixes "
+	    "k/M/G = powers of 1000; 0 = unlimited)\n" },
+	{ { "--net", "tap=t0,pps_burst=20000000000G" },
+	  E "--net: pps_burst='20000000000G' is not an operation count (a whole number up to "
+	    "2^63-1, suffixes k/M/G = powers of 1000; 0 = unlimited)\n" },
+	{ { "--net", "tap=t0,bps=K" },
+	  E "--net: bps='K' is not a byte count (a whole number up to 2^63-1, suffixes "
+	    "K/M/G/T = powers of 1024; 0 = unlimited)\n" },
+	{ { "--net", "tap=t0,iops=5" },
+	  E "--net: unknown key 'iops' (keys: tap, fd, mac, id, bps, bps_burst, pps, pps_burst)\n" },
 	{ { "--disk", "path=/dev/null,,format=raw" },
 	  E "--disk: empty item in 'path=/dev/null,,format=raw'\n" },
 	{ { "--disk", "path=/dev/null,format=raw,readonly=yes" },
@@ -228,24 +260,105 @@ static const struct refusal refusals[] = {
 	{ { "--frobnicate=1" }, E "unknown option '--frobnicate=1' (see --help)\n" },
 };
 
-static void test_device_refusals(void **state)
+/* Run each case (which must fail with exactly its text); the cases that
+ * did not, each printed. */
+static unsigned refused(struct vm_config *cfg, const struct refusal *cases, size_t n)
 {
 	char out[1024];
-	struct vm_config *cfg = malloc(sizeof(*cfg));
 	unsigned bad = 0;
 
-	assert_non_null(cfg);
-	for (size_t i = 0; i < ARRAY_SIZE(refusals); i++) {
-		int ret = run_captured(cfg, refusals[i].args, out, sizeof(out));
+	for (size_t i = 0; i < n; i++) {
+		int ret = run_captured(cfg, cases[i].args, out, sizeof(out));
 
-		if (ret < 0 && strcmp(out, refusals[i].text) == 0)
+		if (ret < 0 && strcmp(out, cases[i].text) == 0)
 			continue;
 		print_error("case %zu: rc %d, log:\n%s\nexpected:\n%s", i, ret, out,
-			    refusals[i].text);
+			    cases[i].text);
 		bad++;
 	}
+	return bad;
+}
+
+static void test_device_refusals(void **state)
+{
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	unsigned bad;
+
+	assert_non_null(cfg);
+	bad = refused(cfg, refusals, ARRAY_SIZE(refusals));
 	free(cfg);
 	assert_int_equal(bad, 0);
+}
+
+/* --balloon and "balloon": the optional value, its keys, one clear line
+ * for each bad value, and the generated id. */
+static void test_balloon(void **state)
+{
+	static const struct {
+		const char *args[3];
+		const char *text;
+	} bad[] = {
+		{ { "--balloon=stats=x" }, E "--balloon: stats='x' is not a number of seconds in "
+		  "0..86400 (0: no statistics requests)\n" },
+		{ { "--balloon=on,stats=86401" }, E "--balloon: stats='86401' is not a number of "
+		  "seconds in 0..86400 (0: no statistics requests)\n" },
+		{ { "--balloon=free-page-reporting=yes" }, E "--balloon: free-page-reporting='yes' "
+		  "is not on|off\n" },
+		{ { "--balloon=maybe" }, E "--balloon: 'maybe' is not KEY=VALUE (keys: stats, "
+		  "free-page-reporting, id)\n" },
+		{ { "--balloon=on,size=1" }, E "--balloon: unknown key 'size' (keys: stats, "
+		  "free-page-reporting, id)\n" },
+		{ { "--balloon=on," }, E "--balloon: empty item in ''\n" },
+		{ { "--balloon=id=9b" }, E "--balloon: id='9b' is not a letter followed by at most "
+		  "30 letters, digits, '.', '_' or '-'\n" },
+		{ { "--balloon=id=rng0", "--rng" }, E "--balloon: duplicate device id 'rng0' (also "
+		  "--rng)\n" },
+	};
+	static const char json_good[] = "{\"kernel\": \"/k\", \"balloon\": {\"stats\": 5, "
+		"\"free-page-reporting\": true, \"id\": \"bal\"}}";
+	static const char *const json_bad[] = {
+		"{\"balloon\": {\"stats\": -1}}", "{\"balloon\": {\"stats\": \"soon\"}}",
+		"{\"balloon\": [1]}", "{\"balloon\": {\"free-page-reporting\": 2}}",
+	};
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	char out[512];
+
+	assert_non_null(cfg);
+	assert_int_equal(run_captured(cfg, (const char *[]){ "--balloon", NULL }, out,
+				      sizeof(out)), 0);
+	assert_true(cfg->balloon.enabled);
+	assert_int_equal(cfg->balloon.stats_period, 0);
+	assert_false(cfg->balloon.free_page_reporting);
+	assert_string_equal(cfg->balloon.id, "balloon0");
+	assert_int_equal(run_captured(cfg, (const char *[]){
+		"--balloon=on,stats=2,free-page-reporting=on,id=b1", NULL }, out, sizeof(out)), 0);
+	assert_true(cfg->balloon.enabled && cfg->balloon.free_page_reporting);
+	assert_int_equal(cfg->balloon.stats_period, 2);
+	assert_string_equal(cfg->balloon.id, "b1");
+	assert_int_equal(run_captured(cfg, (const char *[]){ "--balloon=stats=0", NULL }, out,
+				      sizeof(out)), 0);
+	assert_true(cfg->balloon.enabled);
+	assert_int_equal(run_captured(cfg, (const char *[]){ "--balloon", "--balloon=off", NULL },
+				      out, sizeof(out)), 0);
+	assert_false(cfg->balloon.enabled);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_true(run_captured(cfg, bad[i].args, out, sizeof(out)) < 0);
+		assert_string_equal(out, bad[i].text);
+	}
+	config_defaults(cfg);
+	assert_int_equal(config_apply_json(cfg, json_good, strlen(json_good), "t.json"), 0);
+	assert_true(cfg->balloon.enabled && cfg->balloon.free_page_reporting);
+	assert_int_equal(cfg->balloon.stats_period, 5);
+	assert_string_equal(cfg->balloon.id, "bal");
+	assert_int_equal(config_apply_json(cfg, "{\"balloon\": false}", 18, "t.json"), 0);
+	assert_false(cfg->balloon.enabled);
+	assert_int_equal(config_apply_json(cfg, "{\"balloon\": true}", 17, "t.json"), 0);
+	assert_true(cfg->balloon.enabled);
+	for (size_t i = 0; i < ARRAY_SIZE(json_bad); i++) {
+		config_defaults(cfg);
+		assert_true(config_apply_json(cfg, json_bad[i], strlen(json_bad[i]), "b.json") < 0);
+	}
+	free(cfg);
 }
 
 /* args: n disks and m nets (--net tap=tI), NULL-terminated. */
@@ -334,6 +447,63 @@ static void test_device_options(void **state)
 	free(cfg);
 }
 
+/* bps=/iops=/pps= and their bursts: bytes in powers of 1024, counts in
+ * powers of 1000, 0 = unlimited; absent = 0. */
+static void test_rate_limit_options(void **state)
+{
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	const char *args[] = {
+		"--disk", "path=/dev/null,format=raw,bps=1M,bps_burst=512KiB,iops=2k,iops_burst=50",
+		"--disk", "path=/dev/zero,format=raw,bps=0,iops=3G",
+		"--net", "tap=t0,bps=9223372036854775807,pps=1500,pps_burst=1M,bps_burst=2G",
+		"--net", "tap=t1", NULL,
+	};
+	static const char json[] =
+		"{\"kernel\": \"/k\", \"serial\": \"none\","
+		" \"disks\": [{\"path\": \"/dev/null\", \"format\": \"raw\", \"bps\": 1048576,"
+		" \"iops\": \"4k\", \"bps_burst\": \"1M\", \"iops_burst\": 7}],"
+		" \"nets\": [{\"tap\": \"t0\", \"pps\": 100, \"pps_burst\": 10, \"bps\": \"1G\"}]}";
+	static const char *const bad_json[] = {
+		"{\"disks\": [{\"path\": \"/dev/null\", \"format\": \"raw\", \"bps\": -1}]}",
+		"{\"disks\": [{\"path\": \"/dev/null\", \"format\": \"raw\", \"iops\": 1.5}]}",
+		"{\"nets\": [{\"tap\": \"t0\", \"pps\": true}]}",
+		"{\"nets\": [{\"tap\": \"t0\", \"bps\": \"fast\"}]}",
+	};
+	char out[512];
+
+	assert_non_null(cfg);
+	assert_int_equal(run_captured(cfg, args, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(cfg->disks[0].limit.bps, 1 << 20);
+	assert_int_equal(cfg->disks[0].limit.bps_burst, 512 << 10);
+	assert_int_equal(cfg->disks[0].limit.ops, 2000);
+	assert_int_equal(cfg->disks[0].limit.ops_burst, 50);
+	assert_int_equal(cfg->disks[1].limit.bps, 0);
+	assert_int_equal(cfg->disks[1].limit.bps_burst, 0);
+	assert_int_equal(cfg->disks[1].limit.ops, 3000000000ull);
+	assert_int_equal(cfg->nets[0].limit.bps, INT64_MAX);
+	assert_int_equal(cfg->nets[0].limit.bps_burst, 2ull << 30);
+	assert_int_equal(cfg->nets[0].limit.ops, 1500);
+	assert_int_equal(cfg->nets[0].limit.ops_burst, 1000000);
+	assert_int_equal(cfg->nets[1].limit.bps + cfg->nets[1].limit.ops +
+			 cfg->nets[1].limit.bps_burst + cfg->nets[1].limit.ops_burst, 0);
+	config_defaults(cfg);
+	assert_int_equal(config_apply_json(cfg, json, strlen(json), "t.json"), 0);
+	assert_int_equal(cfg->disks[0].limit.bps, 1 << 20);
+	assert_int_equal(cfg->disks[0].limit.bps_burst, 1 << 20);
+	assert_int_equal(cfg->disks[0].limit.ops, 4000);
+	assert_int_equal(cfg->disks[0].limit.ops_burst, 7);
+	assert_int_equal(cfg->nets[0].limit.ops, 100);
+	assert_int_equal(cfg->nets[0].limit.ops_burst, 10);
+	assert_int_equal(cfg->nets[0].limit.bps, 1ull << 30);
+	for (size_t i = 0; i < ARRAY_SIZE(bad_json); i++) {
+		config_defaults(cfg);
+		if (config_apply_json(cfg, bad_json[i], strlen(bad_json[i]), "bad.json") >= 0)
+			fail_msg("accepted: %s", bad_json[i]);
+	}
+	free(cfg);
+}
+
 static void test_device_json(void **state)
 {
 	struct vm_config *cfg = malloc(sizeof(*cfg));
@@ -382,6 +552,103 @@ static void test_device_json_bad(void **state)
 	free(cfg);
 }
 
+/* ---- --vsock and "vsock" ---- */
+
+static void test_vsock_good(void **state)
+{
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	const char *a1[] = { "--vsock", "cid=3,socket=/tmp/v.sock", NULL };
+	const char *a2[] = { "--vsock", "socket=/tmp/v.sock,cid=4294967294,id=vs", "--rng", NULL };
+	char out[512];
+
+	assert_non_null(cfg);
+	assert_int_equal(run_captured(cfg, a1, out, sizeof(out)), 0);
+	assert_true(cfg->vsock.enabled);
+	assert_int_equal(cfg->vsock.cid, 3);
+	assert_string_equal(cfg->vsock.socket, "/tmp/v.sock");
+	assert_string_equal(cfg->vsock.id, "vsock0");
+	assert_int_equal(run_captured(cfg, a2, out, sizeof(out)), 0);
+	assert_int_equal(cfg->vsock.cid, 4294967294u);
+	assert_string_equal(cfg->vsock.id, "vs");
+	config_defaults(cfg);
+	assert_false(cfg->vsock.enabled);
+	free(cfg);
+}
+
+static void test_vsock_bad(void **state)
+{
+	static char longpath[128];
+	static const struct refusal bad[] = {
+		{ { "--vsock", "cid=2,socket=/s" }, E "--vsock: cid='2' is not a number in "
+		  "3..4294967294\n" },
+		{ { "--vsock", "cid=4294967295,socket=/s" }, E "--vsock: cid='4294967295' is not a "
+		  "number in 3..4294967294\n" },
+		{ { "--vsock", "cid=x,socket=/s" }, E "--vsock: cid='x' is not a number in "
+		  "3..4294967294\n" },
+		{ { "--vsock", "cid=3" }, E "--vsock cid=3: give both cid=N and socket=PATH\n" },
+		{ { "--vsock", "socket=/s" }, E "--vsock socket=/s: give both cid=N and socket=PATH\n" },
+		{ { "--vsock", "cid=3,socket=" }, E "--vsock: socket='' is empty or too long (at most "
+		  "96 bytes, so that PATH_<port> fits a unix socket address)\n" },
+		{ { "--vsock", "cid=3,socket=/s,port=1" }, E "--vsock: unknown key 'port' (keys: cid, "
+		  "socket, id)\n" },
+		{ { "--vsock", "cid=3,socket=/s", "--vsock", "cid=4,socket=/t" },
+		  E "--vsock: only one vsock device per VM\n" },
+		{ { "--vsock", "cid=3,socket=/s,id=rng0", "--rng" }, E "--vsock: duplicate device id "
+		  "'rng0' (also --rng)\n" },
+	};
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	char out[512], arg[200];
+	unsigned nbad;
+
+	assert_non_null(cfg);
+	nbad = refused(cfg, bad, ARRAY_SIZE(bad));
+	/* 96 bytes fit, 97 do not */
+	memset(longpath, 'a', 96);
+	longpath[0] = '/';
+	snprintf(arg, sizeof(arg), "cid=3,socket=%s", longpath);
+	assert_int_equal(run_captured(cfg, (const char *[]){ "--vsock", arg, NULL }, out,
+				      sizeof(out)), 0);
+	longpath[96] = 'a';
+	snprintf(arg, sizeof(arg), "cid=3,socket=%s", longpath);
+	assert_true(run_captured(cfg, (const char *[]){ "--vsock", arg, NULL }, out,
+				 sizeof(out)) < 0);
+	free(cfg);
+	assert_int_equal(nbad, 0);
+}
+
+static void test_vsock_json(void **state)
+{
+	static const char good[] = "{\"kernel\": \"/k\", \"vsock\": {\"cid\": 7, \"socket\": "
+				   "\"/tmp/x.sock\"}}";
+	static const char good_str[] = "{\"kernel\": \"/k\", \"vsock\": \"cid=8,socket=/y\"}";
+	static const char *const bad[] = {
+		"{\"vsock\": {\"cid\": 2, \"socket\": \"/s\"}}",
+		"{\"vsock\": {\"cid\": 3}}",
+		"{\"vsock\": {\"cid\": 3, \"socket\": \"/s\", \"x\": 1}}",
+		"{\"vsock\": {\"cid\": 3, \"socket\": [1]}}",
+		"{\"vsock\": [{\"cid\": 3, \"socket\": \"/s\"}]}",
+		"{\"vsock\": true}",
+	};
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+
+	assert_non_null(cfg);
+	config_defaults(cfg);
+	assert_int_equal(config_apply_json(cfg, good, strlen(good), "t.json"), 0);
+	assert_int_equal(config_validate(cfg, 0), 0);
+	assert_int_equal(cfg->vsock.cid, 7);
+	assert_string_equal(cfg->vsock.socket, "/tmp/x.sock");
+	assert_string_equal(cfg->vsock.id, "vsock0");
+	config_defaults(cfg);
+	assert_int_equal(config_apply_json(cfg, good_str, strlen(good_str), "t.json"), 0);
+	assert_int_equal(cfg->vsock.cid, 8);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		config_defaults(cfg);
+		if (config_apply_json(cfg, bad[i], strlen(bad[i]), "bad.json") >= 0)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,10 +661,15 @@ int main(void)
 		cmocka_unit_test(test_json_bad),
 		cmocka_unit_test(test_config_file_then_flags),
 		cmocka_unit_test(test_device_refusals),
+		cmocka_unit_test(test_balloon),
 		cmocka_unit_test(test_too_many_devices),
 		cmocka_unit_test(test_device_options),
+		cmocka_unit_test(test_rate_limit_options),
 		cmocka_unit_test(test_device_json),
 		cmocka_unit_test(test_device_json_bad),
+		cmocka_unit_test(test_vsock_good),
+		cmocka_unit_test(test_vsock_bad),
+		cmocka_unit_test(test_vsock_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,68 @@ static void test_zero_punches_memfd(void **state)
 	close(fd);
 }
 
+/* gmem_discard: page-aligned ranges inside one region only; a memfd region
+ * gets the pages punched out (allocated blocks drop, the range reads zero,
+ * its neighbours keep their bytes); a plain region gets them zeroed. */
+static void test_discard(void **state)
+{
+	const size_t size = 1 << 20;
+	int fd = memfd_create("test-gmem-discard", MFD_CLOEXEC);
+	struct gmem gm = { 0 };
+	struct stat st0, st1;
+	uint8_t *ram, plain[3 * 4096];
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(ram != MAP_FAILED);
+	assert_int_equal(gmem_add_region_fd(&gm, 0x100000, size, ram, fd, 0), 0);
+	memset(ram, 0x5a, size);
+	assert_int_equal(fstat(fd, &st0), 0);
+	assert_int_equal(gmem_discard(&gm, 0x101000, 3 * 4096), 0);
+	assert_int_equal(fstat(fd, &st1), 0);
+	assert_true(st0.st_blocks - st1.st_blocks >= 3 * 4096 / 512);
+	for (size_t i = 0; i < 5 * 4096; i++)
+		assert_int_equal(ram[i], (i >= 4096 && i < 4 * 4096) ? 0 : 0x5a);
+	ram[4096] = 1;  /* a discarded page is usable again */
+	assert_int_equal(ram[4096], 1);
+	/* refusals leave everything alone */
+	assert_int_equal(gmem_discard(&gm, 0x100800, 4096), -EINVAL);
+	assert_int_equal(gmem_discard(&gm, 0x100000, 100), -EINVAL);
+	assert_int_equal(gmem_discard(&gm, 0x100000, 0), -EINVAL);
+	assert_int_equal(gmem_discard(&gm, 0x100000 + size - 4096, 8192), -EFAULT);
+	assert_int_equal(gmem_discard(&gm, 0x0, 4096), -EFAULT);
+	assert_int_equal(gmem_discard(&gm, 0xfffffffffffff000ULL, 0x2000), -EFAULT);
+	assert_int_equal(ram[0], 0x5a);
+	assert_int_equal(ram[size - 1], 0x5a);
+	/* a region without a file: zeroed */
+	memset(plain, 0x77, sizeof(plain));
+	assert_int_equal(gmem_add_region(&gm, 0x10000000, sizeof(plain), plain), 0);
+	assert_int_equal(gmem_discard(&gm, 0x10001000, 4096), 0);
+	assert_int_equal(plain[4095], 0x77);
+	assert_int_equal(plain[4096], 0);
+	assert_int_equal(plain[8191], 0);
+	assert_int_equal(plain[8192], 0x77);
+	munmap(ram, size);
+	close(fd);
+}
+
+static void test_gpa_of_host_pointer(void **state)
+{
+	struct gmem gm;
+	uint64_t gpa = 1;
+
+	setup_mem(&gm);
+	assert_int_equal(gmem_gpa(&gm, low + 100, 16, &gpa), 0);
+	assert_int_equal(gpa, 100);
+	assert_int_equal(gmem_gpa(&gm, high + 8000, 192, &gpa), 0);
+	assert_int_equal(gpa, 0x100000000ULL + 8000);
+	gpa = 1;
+	assert_int_equal(gmem_gpa(&gm, high + 8000, 193, &gpa), -EFAULT);
+	assert_int_equal(gmem_gpa(&gm, &gm, 1, &gpa), -EFAULT);
+	assert_int_equal(gpa, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +168,8 @@ int main(void)
 		cmocka_unit_test(test_rw),
 		cmocka_unit_test(test_add_region_bad),
 		cmocka_unit_test(test_zero_punches_memfd),
+		cmocka_unit_test(test_discard),
+		cmocka_unit_test(test_gpa_of_host_pointer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,9 @@
  * buffers and a simulated 4 KiB host block), flush, get-id, discard,
  * write-zeroes, read-only refusals, past-the-end and malformed requests,
  * headers split over segments, a missing status byte, several queues,
- * reset with requests in flight, configuration, query and open errors. */
+ * reset with requests in flight, configuration, query and open errors, and
+ * the rate limit (requests held back in the ring, the timer that resumes
+ * them, set-rate-limit at run time, the counters) on an injected clock. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,8 +18,13 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "common/evloop.h"
+
+#include "tests/fake/fake_ring.h"
+#include "tests/fake/fake_ring_cmocka.h"
 #include "tests/fake/fake_virtio.h"
 #include "virtio/vblk.c"
 
@@ -31,13 +38,13 @@
 #define F_INDIRECT (1ull << VIRTIO_F_INDIRECT_DESC)
 #define F_V1 (1ull << VIRTIO_F_VERSION_1)
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport: tests/fake/fake_virtio.c; the driver's rings:
+ * tests/fake/fake_ring.c. */
 
 /* ---- fixture: guest memory, a fake driver, the device ---- */
 
 struct fxq {
-	uint16_t next_desc;     /* descriptors are handed out round-robin */
-	uint16_t avail_idx;
+	struct fake_ring ring;  /* descriptors are handed out round-robin */
 	uint16_t expect;        /* used entries expected */
 	unsigned kicks_seen;
 };
@@ -46,18 +53,14 @@ struct fx {
 	char dir[64], path[96];
 	uint8_t *ram;
 	struct gmem gm;
-	uint64_t heap;
+	struct fake_ring_mem mem;
 	struct virtio_dev vd;
 	struct virtio_dev_info info;
+	struct evloop *loop;    /* never run: the rate-limit timer registers here */
+	uint64_t clock_ns;      /* the rate limit's clock, when a test injects it */
 	struct vblk *d;
 	unsigned nq;
 	struct fxq q[VIRTIO_MAX_QUEUES];
-};
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
 };
 
 /* A request as posted: its head and where its header and status live. */
@@ -75,61 +78,13 @@ static void *fx_host(struct fx *f, uint64_t gpa)
 /* Guest memory: align, then misalign by `skew` bytes. */
 static uint64_t fx_alloc(struct fx *f, uint64_t len, uint64_t align, uint64_t skew)
 {
-	uint64_t gpa = ALIGN_UP(f->heap, align) + skew;
-
-	f->heap = gpa + len;
-	assert_true(f->heap <= RAM_SIZE);
-	return gpa;
+	return fake_ring_alloc_aligned(&f->mem, len, align, skew);
 }
 
-static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
+static uint16_t fx_post(struct fx *f, unsigned q, const struct fake_ring_seg *s, unsigned n)
 {
-	v = htole16(v);
-	memcpy(fx_host(f, gpa), &v, 2);
-}
-
-static uint32_t fx_r32(struct fx *f, uint64_t gpa)
-{
-	uint32_t v;
-
-	memcpy(&v, fx_host(f, gpa), 4);
-	return le32toh(v);
-}
-
-static void fx_desc(struct fx *f, uint64_t table, unsigned i, const struct seg *s,
-		    uint16_t flags, uint16_t next)
-{
-	uint8_t *p = fx_host(f, table + 16ull * i);
-	uint64_t a = htole64(s->gpa);
-	uint32_t l = htole32(s->len);
-
-	flags = htole16(flags);
-	next = htole16(next);
-	memcpy(p, &a, 8);
-	memcpy(p + 8, &l, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
-}
-
-static uint16_t fx_post(struct fx *f, unsigned q, const struct seg *s, unsigned n)
-{
-	struct fxq *x = &f->q[q];
-	uint16_t head = x->next_desc % QSZ;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)((head + i) % QSZ);
-		uint16_t fl = (s[i].write ? VIRTQUEUE_DESC_F_WRITE : 0) |
-			      (i + 1 < n ? VIRTQUEUE_DESC_F_NEXT : 0);
-
-		fx_desc(f, RING_GPA(q), idx, &s[i], fl, (uint16_t)((idx + 1) % QSZ));
-	}
-	x->next_desc = (uint16_t)(x->next_desc + n);
-	fx_w16(f, RING_GPA(q) + 0x1000 + 4 + 2ull * (x->avail_idx % QSZ), head);
-	x->avail_idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	fx_w16(f, RING_GPA(q) + 0x1000 + 2, x->avail_idx);
-	x->expect++;
-	return head;
+	f->q[q].expect++;
+	return fake_ring_post(&f->q[q].ring, s, n);
 }
 
 static void fx_header(struct fx *f, uint64_t gpa, uint32_t type, uint64_t sector)
@@ -143,9 +98,9 @@ static void fx_header(struct fx *f, uint64_t gpa, uint32_t type, uint64_t sector
 
 /* Header + data segments + a 1-byte status segment. */
 static struct fxreq fx_req(struct fx *f, unsigned q, uint32_t type, uint64_t sector,
-			   const struct seg *data, unsigned ndata)
+			   const struct fake_ring_seg *data, unsigned ndata)
 {
-	struct seg s[QSZ];
+	struct fake_ring_seg s[QSZ];
 	struct fxreq r = { .q = q };
 	uint64_t hdr = fx_alloc(f, 16, 16, 0);
 
@@ -153,10 +108,10 @@ static struct fxreq fx_req(struct fx *f, unsigned q, uint32_t type, uint64_t sec
 	r.status = fx_alloc(f, 1, 1, 0);
 	*(uint8_t *)fx_host(f, r.status) = 0xee;
 	fx_header(f, hdr, type, sector);
-	s[0] = (struct seg){ hdr, 16, false };
+	s[0] = (struct fake_ring_seg){ hdr, 16, false };
 	for (unsigned i = 0; i < ndata; i++)
 		s[i + 1] = data[i];
-	s[ndata + 1] = (struct seg){ r.status, 1, true };
+	s[ndata + 1] = (struct fake_ring_seg){ r.status, 1, true };
 	r.head = fx_post(f, q, s, ndata + 2);
 	return r;
 }
@@ -180,8 +135,7 @@ static void fx_notify(struct fx *f, unsigned q)
 
 static uint16_t fx_used_idx(struct fx *f, unsigned q)
 {
-	return __atomic_load_n((uint16_t *)fx_host(f, RING_GPA(q) + 0x2000 + 2),
-			       __ATOMIC_ACQUIRE);
+	return fake_ring_used_idx(&f->q[q].ring);
 }
 
 /* Kick q and serve the device's own kicks until every posted request on q is
@@ -225,17 +179,18 @@ static uint32_t fx_used_len(struct fx *f, struct fxreq r)
 	uint16_t n = fx_used_idx(f, r.q);
 
 	for (uint16_t i = 0; i < n && i < QSZ; i++) {
-		uint64_t e = RING_GPA(r.q) + 0x2000 + 4 + 8ull * i;
+		uint32_t id, len;
 
-		if (fx_r32(f, e) == r.head)
-			return fx_r32(f, e + 4);
+		fake_ring_used(&f->q[r.q].ring, i, &id, &len);
+		if (id == r.head)
+			return len;
 	}
 	fail_msg("request %u not used", r.head);
 	return 0;
 }
 
 /* One request on queue 0, run to completion; its status. */
-static uint8_t fx_do(struct fx *f, uint32_t type, uint64_t sector, const struct seg *data,
+static uint8_t fx_do(struct fx *f, uint32_t type, uint64_t sector, const struct fake_ring_seg *data,
 		     unsigned ndata)
 {
 	struct fxreq r = fx_req(f, 0, type, sector, data, ndata);
@@ -268,7 +223,7 @@ static void fx_make_image(struct fx *f, const struct fx_opts *o)
 
 static int fx_create(struct fx *f, const struct fx_opts *o)
 {
-	struct virtio_env env = { .gm = &f->gm, .ncpus = o->ncpus ? o->ncpus : 1 };
+	struct virtio_env env = { .loop = f->loop, .gm = &f->gm, .ncpus = o->ncpus ? o->ncpus : 1 };
 	struct config_disk cfg = { .readonly = o->readonly, .queues = o->queues };
 	int ret;
 
@@ -290,18 +245,19 @@ static void fx_activate_as(struct fx *f, uint64_t features, bool late)
 {
 	unsigned nq = virtio_has_feature(features, VBLK_F_MQ) ? f->info.nqueues : 1;
 
-	memset(f->q, 0, sizeof(f->q));
 	fx_lock(f);
 	memset(f->vd.irqs, 0, sizeof(f->vd.irqs));
 	fx_unlock(f);
-	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		fake_ring_init(&f->q[i].ring, &f->mem, QSZ, RING_GPA(i), RING_GPA(i) + 0x1000,
+			       RING_GPA(i) + 0x2000);
+		f->q[i].expect = 0;
 		f->q[i].kicks_seen = __atomic_load_n(&f->vd.kicks[i], __ATOMIC_SEQ_CST);
+	}
 	memset(f->ram + RING_GPA(0), 0, RING_GPA(VIRTIO_MAX_QUEUES) - RING_GPA(0));
 	f->nq = MIN(nq, NQ_MAX);
 	for (unsigned i = 0; i < f->nq; i++)
-		assert_int_equal(virtqueue_init(&f->vd.vq[i], &f->gm, QSZ, RING_GPA(i),
-						RING_GPA(i) + 0x1000, RING_GPA(i) + 0x2000,
-						features), 0);
+		assert_int_equal(fake_ring_attach(&f->q[i].ring, &f->vd.vq[i], features), 0);
 	f->vd.features = features;
 	f->vd.id = "disk0";
 	f->vd.active = !late;
@@ -343,8 +299,9 @@ static struct fx *fx_open(const struct fx_opts *o)
 	assert_non_null(f->ram);
 	memset(f->ram, 0, RAM_SIZE);
 	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
-	f->heap = HEAP_GPA;
+	fake_ring_mem_init(&f->mem, &f->gm, HEAP_GPA, RAM_SIZE, fake_ring_fail_test);
 	pthread_mutex_init(&f->vd.lock, NULL);
+	assert_int_equal(evloop_create(&f->loop), 0);
 	fx_make_image(f, o);
 	assert_int_equal(fx_create(f, o), 0);
 	fx_activate(f, fx_all_features(f));
@@ -359,6 +316,7 @@ static void fx_close(struct fx *f)
 	}
 	unlink(f->path);
 	rmdir(f->dir);
+	evloop_destroy(f->loop);
 	pthread_mutex_destroy(&f->vd.lock);
 	free(f->ram);
 	free(f);
@@ -384,9 +342,9 @@ static void rw_round_trip(struct fx *f, uint64_t sector, size_t len, uint64_t sk
 {
 	uint64_t w = fx_alloc(f, len, 4096, skew), r = fx_alloc(f, len, 4096, skew * 3);
 	size_t a = len / 4 + 3, b = len / 2 - 3;
-	struct seg ws[3] = { { w, (uint32_t)a, false }, { w + a, (uint32_t)b, false },
+	struct fake_ring_seg ws[3] = { { w, (uint32_t)a, false }, { w + a, (uint32_t)b, false },
 			     { w + a + b, (uint32_t)(len - a - b), false } };
-	struct seg rs[2] = { { r, (uint32_t)(len / 3), true },
+	struct fake_ring_seg rs[2] = { { r, (uint32_t)(len / 3), true },
 			     { r + len / 3, (uint32_t)(len - len / 3), true } };
 	struct fxreq rq;
 
@@ -459,14 +417,14 @@ static void test_get_id(void **state)
 	struct fx_opts o = raw16;
 	struct fx *f;
 	uint64_t buf;
-	struct seg s;
+	struct fake_ring_seg s;
 	struct fxreq r;
 
 	o.id = "disk-with-a-long-id-0123";
 	f = fx_open(&o);
 	buf = fx_alloc(f, 32, 8, 0);
 	memset(fx_host(f, buf), 0xaa, 32);
-	s = (struct seg){ buf, 20, true };
+	s = (struct fake_ring_seg){ buf, 20, true };
 	r = fx_req(f, 0, VBLK_T_GET_ID, 0, &s, 1);
 	fx_run(f, 0);
 	assert_int_equal(fx_status(f, r), VBLK_S_OK);
@@ -478,7 +436,7 @@ static void test_get_id(void **state)
 	f = fx_open(&raw16);
 	buf = fx_alloc(f, 32, 8, 0);
 	memset(fx_host(f, buf), 0xaa, 32);
-	s = (struct seg){ buf, 20, true };
+	s = (struct fake_ring_seg){ buf, 20, true };
 	assert_int_equal(fx_do(f, VBLK_T_GET_ID, 0, &s, 1), VBLK_S_OK);
 	assert_memory_equal(fx_host(f, buf), "disk0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
 	fx_close(f);
@@ -488,7 +446,7 @@ static void test_get_id(void **state)
 static uint8_t fx_segs(struct fx *f, uint32_t type, const uint64_t (*sg)[3], unsigned n)
 {
 	uint64_t p = fx_alloc(f, 16ull * n, 16, 0);
-	struct seg s = { p, 16 * n, false };
+	struct fake_ring_seg s = { p, 16 * n, false };
 
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *e = fx_host(f, p + 16ull * i);
@@ -503,7 +461,7 @@ static uint8_t fx_segs(struct fx *f, uint32_t type, const uint64_t (*sg)[3], uns
 static bool fx_reads_zero(struct fx *f, uint64_t sector, size_t len)
 {
 	uint64_t r = fx_alloc(f, len, 4096, 0);
-	struct seg s = { r, (uint32_t)len, true };
+	struct fake_ring_seg s = { r, (uint32_t)len, true };
 	uint8_t *p = fx_host(f, r);
 
 	memset(p, 0x5a, len);
@@ -560,7 +518,7 @@ static void test_segs_malformed(void **state)
 {
 	struct fx *f = fx_open(&raw16);
 	uint64_t p = fx_alloc(f, 64, 16, 0);
-	struct seg s = { p, 24, false };
+	struct fake_ring_seg s = { p, 24, false };
 
 	assert_int_equal(fx_do(f, VBLK_T_DISCARD, 0, &s, 1), VBLK_S_IOERR);      /* 24 bytes */
 	assert_int_equal(fx_do(f, VBLK_T_WRITE_ZEROES, 0, NULL, 0), VBLK_S_IOERR); /* none */
@@ -570,7 +528,7 @@ static void test_segs_malformed(void **state)
 	fx_reset(f);
 	fx_activate(f, fx_all_features(f) & ~((1ull << VBLK_F_DISCARD) |
 					      (1ull << VBLK_F_WRITE_ZEROES)));
-	s = (struct seg){ p, 16, false };
+	s = (struct fake_ring_seg){ p, 16, false };
 	memset(fx_host(f, p), 0, 16);
 	assert_int_equal(fx_do(f, VBLK_T_DISCARD, 0, &s, 1), VBLK_S_UNSUPP);
 	assert_int_equal(fx_do(f, VBLK_T_WRITE_ZEROES, 0, &s, 1), VBLK_S_UNSUPP);
@@ -582,7 +540,7 @@ static void test_readonly(void **state)
 	struct fx_opts o = raw16;
 	struct fx *f;
 	uint64_t buf, segs;
-	struct seg s, d;
+	struct fake_ring_seg s, d;
 	uint8_t file[4096], zero[4096] = { 0 };
 
 	o.readonly = true;
@@ -591,12 +549,12 @@ static void test_readonly(void **state)
 	assert_false(virtio_has_feature(f->info.features, VBLK_F_DISCARD));
 	buf = fx_alloc(f, 4096, 4096, 0);
 	fx_pattern(fx_host(f, buf), 4096, 1);
-	s = (struct seg){ buf, 4096, false };
+	s = (struct fake_ring_seg){ buf, 4096, false };
 	assert_int_equal(fx_do(f, VBLK_T_OUT, 0, &s, 1), VBLK_S_IOERR);
 	segs = fx_alloc(f, 16, 16, 0);
 	memset(fx_host(f, segs), 0, 16);
 	vblk_put32(fx_host(f, segs + 8), 8);
-	d = (struct seg){ segs, 16, false };
+	d = (struct fake_ring_seg){ segs, 16, false };
 	assert_int_equal(fx_do(f, VBLK_T_DISCARD, 0, &d, 1), VBLK_S_IOERR);
 	assert_int_equal(fx_do(f, VBLK_T_WRITE_ZEROES, 0, &d, 1), VBLK_S_IOERR);
 	s.write = true;
@@ -611,7 +569,8 @@ static void test_past_end(void **state)
 {
 	struct fx *f = fx_open(&raw16);
 	uint64_t buf = fx_alloc(f, 8192, 4096, 0);
-	struct seg r = { buf, 4096, true }, w = { buf, 4096, false }, r0 = { buf, 512, true };
+	struct fake_ring_seg r = { buf, 4096, true }, w = { buf, 4096, false };
+	struct fake_ring_seg r0 = { buf, 512, true };
 	const uint64_t cap = (16ull << 20) / 512;
 
 	assert_int_equal(fx_do(f, VBLK_T_IN, cap - 8, &r, 1), VBLK_S_OK);
@@ -628,9 +587,10 @@ static void test_bad_lengths(void **state)
 {
 	struct fx *f = fx_open(&raw16);
 	uint64_t buf = fx_alloc(f, 8192, 4096, 0);
-	struct seg a = { buf, 100, false }, b[2] = { { buf, 512, true }, { buf + 512, 2, true } };
-	struct seg c = { buf, 1000, true };
-	struct seg w512 = { buf, 512, false }, r512 = { buf, 512, true };
+	struct fake_ring_seg a = { buf, 100, false };
+	struct fake_ring_seg b[2] = { { buf, 512, true }, { buf + 512, 2, true } };
+	struct fake_ring_seg c = { buf, 1000, true };
+	struct fake_ring_seg w512 = { buf, 512, false }, r512 = { buf, 512, true };
 	json_t *q = json_object();
 
 	assert_int_equal(fx_do(f, VBLK_T_OUT, 0, &a, 1), VBLK_S_IOERR);
@@ -659,7 +619,7 @@ static void test_short_header(void **state)
 {
 	struct fx *f = fx_open(&raw16);
 	uint64_t h = fx_alloc(f, 16, 16, 0), st = fx_alloc(f, 1, 1, 0);
-	struct seg s[2] = { { h, 8, false }, { st, 1, true } };
+	struct fake_ring_seg s[2] = { { h, 8, false }, { st, 1, true } };
 
 	fx_header(f, h, VBLK_T_FLUSH, 0);
 	fx_post(f, 0, s, 2);
@@ -674,9 +634,9 @@ static void test_header_split(void **state)
 	struct fx *f = fx_open(&raw16);
 	uint64_t h = fx_alloc(f, 16, 16, 0), w = fx_alloc(f, 1024, 4096, 0);
 	uint64_t r = fx_alloc(f, 1025, 4096, 0);
-	struct seg ws[5] = { { h, 5, false }, { h + 5, 7, false }, { h + 12, 4, false },
+	struct fake_ring_seg ws[5] = { { h, 5, false }, { h + 5, 7, false }, { h + 12, 4, false },
 			     { w, 1024, false }, { 0, 1, true } };
-	struct seg rs[4] = { { h, 3, false }, { h + 3, 13, false }, { r, 1025, true } };
+	struct fake_ring_seg rs[4] = { { h, 3, false }, { h + 3, 13, false }, { r, 1025, true } };
 
 	fx_header(f, h, VBLK_T_OUT, 40);
 	fx_pattern(fx_host(f, w), 1024, 40);
@@ -696,7 +656,7 @@ static void test_no_status(void **state)
 {
 	struct fx *f = fx_open(&raw16);
 	uint64_t h = fx_alloc(f, 16, 16, 0), w = fx_alloc(f, 512, 512, 0);
-	struct seg s[2] = { { h, 16, false }, { w, 512, false } };
+	struct fake_ring_seg s[2] = { { h, 16, false }, { w, 512, false } };
 
 	fx_header(f, h, VBLK_T_OUT, 0);
 	fx_post(f, 0, s, 2);
@@ -714,7 +674,7 @@ static void test_no_status(void **state)
 static void test_bad_ring(void **state)
 {
 	struct fx *f = fx_open(&raw16);
-	struct seg s = { RAM_SIZE - 100, 4096, true };
+	struct fake_ring_seg s = { RAM_SIZE - 100, 4096, true };
 
 	fx_req(f, 0, VBLK_T_IN, 0, &s, 1);
 	fx_run(f, 0);
@@ -738,7 +698,7 @@ static void test_multiqueue(void **state)
 	assert_int_equal(cfg[0] | cfg[1] << 8, 4);
 	for (unsigned q = 0; q < 4; q++) {
 		for (unsigned i = 0; i < 8; i++) {
-			struct seg s = { 0, 4096, false };
+			struct fake_ring_seg s = { 0, 4096, false };
 
 			bufs[q][i] = s.gpa = fx_alloc(f, 4096, 4096, 0);
 			fx_pattern(fx_host(f, s.gpa), 4096, q * 8 + i);
@@ -755,7 +715,7 @@ static void test_multiqueue(void **state)
 	}
 	for (unsigned q = 0; q < 4; q++) {
 		for (unsigned i = 0; i < 8; i++) {
-			struct seg s = { fx_alloc(f, 4096, 4096, 0), 4096, true };
+			struct fake_ring_seg s = { fx_alloc(f, 4096, 4096, 0), 4096, true };
 
 			rq[q][i] = fx_req(f, 3 - q, VBLK_T_IN, (q * 8 + i) * 8ull, &s, 1);
 			bufs[q][i] = s.gpa;
@@ -790,7 +750,7 @@ static void reset_in_flight(const struct fx_opts *o, uint64_t skew)
 	uint16_t used;
 
 	for (unsigned i = 0; i < 80; i++) {
-		struct seg s = { base + i * 65536ull + skew, 65536 - 4096, true };
+		struct fake_ring_seg s = { base + i * 65536ull + skew, 65536 - 4096, true };
 
 		fx_req(f, 0, VBLK_T_IN, i * 128ull, &s, 1);
 	}
@@ -860,16 +820,16 @@ static void test_cache_none_aligned(void **state)
 	struct fx_opts o = raw16;
 	struct fx *f;
 	uint64_t w, r;
-	struct seg ws[2], rs;
+	struct fake_ring_seg ws[2], rs;
 	uint8_t file[8192];
 
 	o.direct = true;
 	f = fx_open(&o);
 	w = fx_alloc(f, 8192, 4096, 0);
 	r = fx_alloc(f, 8192, 4096, 0);
-	ws[0] = (struct seg){ w, 4096, false };
-	ws[1] = (struct seg){ w + 4096, 4096, false };
-	rs = (struct seg){ r, 8192, true };
+	ws[0] = (struct fake_ring_seg){ w, 4096, false };
+	ws[1] = (struct fake_ring_seg){ w + 4096, 4096, false };
+	rs = (struct fake_ring_seg){ r, 8192, true };
 	fx_pattern(fx_host(f, w), 8192, 77);
 	assert_int_equal(fx_do(f, VBLK_T_OUT, 64, ws, 2), VBLK_S_OK);
 	assert_int_equal(fx_do(f, VBLK_T_IN, 64, &rs, 1), VBLK_S_OK);
@@ -899,7 +859,7 @@ static void test_cache_none_4k_rmw(void **state)
 	f->d->align = 4096;
 	f->d->blk->file->align = 4096;
 	for (unsigned i = 0; i < RMW_N; i++) {
-		struct seg s = { 0, 512, false };
+		struct fake_ring_seg s = { 0, 512, false };
 
 		bufs[i] = s.gpa = fx_alloc(f, 512, 512, i % 3 ? 0 : 5);
 		fx_pattern(fx_host(f, s.gpa), 512, 1000 + i);
@@ -913,7 +873,7 @@ static void test_cache_none_4k_rmw(void **state)
 	assert_memory_equal(file, want, RMW_N * 512);
 	/* reads of single sectors, through the bounce buffer */
 	for (unsigned i = 0; i < RMW_N; i++) {
-		struct seg s = { fx_alloc(f, 512, 512, 0), 512, true };
+		struct fake_ring_seg s = { fx_alloc(f, 512, 512, 0), 512, true };
 
 		bufs[i] = s.gpa;
 		rq[i] = fx_req(f, 0, VBLK_T_IN, 1000 + i, &s, 1);
@@ -947,7 +907,7 @@ static void test_bounce_pool_wait(void **state)
 	o.size = 64ull << 20;
 	f = fx_open(&o);
 	for (unsigned i = 0; i < 24; i++) {
-		struct seg s = { fx_alloc(f, len, 4096, 1), (uint32_t)len, false };
+		struct fake_ring_seg s = { fx_alloc(f, len, 4096, 1), (uint32_t)len, false };
 
 		fx_pattern(fx_host(f, s.gpa), len, i);
 		rq[i] = fx_req(f, 0, VBLK_T_OUT, i * (len / 512), &s, 1);
@@ -1053,6 +1013,168 @@ static void test_stats(void **state)
 	fx_close(f);
 }
 
+/* ---- rate limit ---- */
+
+static uint64_t fx_clock(void *opaque)
+{
+	return *(const uint64_t *)opaque;
+}
+
+/* The limiter's clock becomes f->clock_ns, starting at t. */
+static void fx_inject_clock(struct fx *f, uint64_t t)
+{
+	f->d->limit.rl.now = fx_clock;
+	f->d->limit.rl.clock_opaque = &f->clock_ns;
+	f->clock_ns = f->d->limit.rl.last_ns = t;
+}
+
+static void fx_set_limit(struct fx *f, uint64_t bps, uint64_t bps_burst, uint64_t ops)
+{
+	struct config_ratelimit lim = { .bps = bps, .bps_burst = bps_burst, .ops = ops };
+
+	fx_lock(f);
+	assert_int_equal(f->info.ops->set_rate_limit(f->info.dev, &lim), 0);
+	fx_unlock(f);
+}
+
+/* Wait until q has n used entries (requests run on the workers), serving
+ * the device's own kicks (a worker that finds the lock taken kicks). */
+static void fx_wait_used(struct fx *f, unsigned q, uint16_t n)
+{
+	struct fxq *x = &f->q[q];
+
+	for (int ms = 0; fx_used_idx(f, q) != n; ms++) {
+		unsigned k = __atomic_load_n(&f->vd.kicks[q], __ATOMIC_SEQ_CST);
+
+		assert_true(ms < WAIT_MS);
+		if (k != x->kicks_seen) {
+			x->kicks_seen = k;
+			fx_notify(f, q);
+		}
+		usleep(1000);
+	}
+}
+
+static struct fxreq fx_write4k(struct fx *f, unsigned q, uint64_t sector)
+{
+	struct fake_ring_seg s = { fx_alloc(f, 4096, 4096, 0), 4096, false };
+
+	fx_pattern(fx_host(f, s.gpa), 4096, (uint32_t)sector);
+	return fx_req(f, q, VBLK_T_OUT, sector, &s, 1);
+}
+
+static json_t *fx_query(struct fx *f)
+{
+	json_t *q = json_object();
+
+	fx_lock(f);
+	f->info.ops->query(f->info.dev, q);
+	fx_unlock(f);
+	return q;
+}
+
+/* bps=64 with an 8 KiB bucket: two 4 KiB writes pass, the third stays in
+ * the ring (not popped) until the timer (armed for 64 s) fires; a kick
+ * meanwhile changes nothing; the counters show one wait of 64 s. */
+static void test_rate_limit_bps(void **state)
+{
+	struct fx *f = fx_open(&raw16);
+	struct vlimit *l = &f->d->limit;
+	struct itimerspec its;
+	struct fxreq r[3];
+	json_t *q, *st;
+	unsigned k;
+
+	fx_inject_clock(f, 1000);
+	fx_set_limit(f, 64, 8192, 0);
+	for (unsigned i = 0; i < 3; i++)
+		r[i] = fx_write4k(f, 0, 8 * i);
+	fx_notify(f, 0);
+	fx_wait_used(f, 0, 2);
+	usleep(20000);
+	assert_int_equal(fx_used_idx(f, 0), 2);
+	assert_int_equal(fx_status(f, r[2]), 0xee);
+	assert_int_equal(f->vd.vq[0].last_avail_idx, 2);   /* given back */
+	assert_true(vlimit_waiting(l, 0) && l->armed && l->throttled == 1);
+	assert_int_equal(timerfd_gettime(l->tfd, &its), 0);
+	assert_true(its.it_value.tv_sec >= 30 && its.it_value.tv_sec < 64);
+	fx_notify(f, 0);                                    /* the driver kicks again */
+	usleep(20000);
+	assert_int_equal(fx_used_idx(f, 0), 2);
+	assert_int_equal(l->throttled, 1);
+	/* the timer fires 64 s later: the queue is kicked and runs */
+	f->clock_ns += 64000000000ull;
+	k = __atomic_load_n(&f->vd.kicks[0], __ATOMIC_SEQ_CST);
+	fx_lock(f);
+	vlimit_expire(l);
+	fx_unlock(f);
+	assert_false(vlimit_waiting(l, 0) || l->armed);
+	assert_int_equal(__atomic_load_n(&f->vd.kicks[0], __ATOMIC_SEQ_CST), k + 1);
+	fx_run(f, 0);
+	assert_int_equal(fx_status(f, r[2]), VBLK_S_OK);
+	q = fx_query(f);
+	st = json_object_get(q, "stats");
+	assert_int_equal(json_integer_value(json_object_get(st, "throttled")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "throttled_total_time_ns")),
+			 64000000000ll);
+	assert_int_equal(json_integer_value(json_object_get(st, "wr_operations")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(q, "rate_limit"),
+							    "bps")), 64);
+	json_decref(q);
+	fx_close(f);
+}
+
+/* iops=2 on two queues sharing the limit: flushes count as operations
+ * (no bytes); lifting the limit resumes the waiting queues at once (they
+ * are kicked); limited again, the bucket starts full; a reset ends the
+ * waits and disarms the timer. */
+static void test_rate_limit_iops(void **state)
+{
+	struct fx_opts o = raw16;
+	struct fx *f;
+	struct vlimit *l;
+	struct fxreq r[4];
+
+	o.queues = 2;
+	f = fx_open(&o);
+	l = &f->d->limit;
+	fx_inject_clock(f, 77);
+	fx_set_limit(f, 0, 0, 2);
+	r[0] = fx_req(f, 0, VBLK_T_FLUSH, 0, NULL, 0);
+	r[1] = fx_req(f, 1, VBLK_T_FLUSH, 0, NULL, 0);
+	fx_notify(f, 0);
+	fx_notify(f, 1);
+	fx_wait_used(f, 0, 1);
+	fx_wait_used(f, 1, 1);   /* the burst: two operations */
+	r[2] = fx_req(f, 0, VBLK_T_FLUSH, 0, NULL, 0);
+	r[3] = fx_write4k(f, 1, 0);
+	fx_notify(f, 0);
+	fx_notify(f, 1);
+	usleep(20000);
+	assert_int_equal(fx_used_idx(f, 0) + fx_used_idx(f, 1), 2);
+	assert_true(vlimit_waiting(l, 0) && vlimit_waiting(l, 1));
+	assert_int_equal(l->throttled, 2);
+	assert_int_equal(fx_status(f, r[2]) + fx_status(f, r[3]), 2 * 0xee);
+	fx_set_limit(f, 0, 0, 0);   /* lifted: both queues are kicked now */
+	assert_false(vlimit_waiting(l, 0) || vlimit_waiting(l, 1));
+	fx_run(f, 0);
+	fx_run(f, 1);
+	assert_int_equal(fx_status(f, r[0]) + fx_status(f, r[1]) + fx_status(f, r[2]) +
+			 fx_status(f, r[3]), VBLK_S_OK);
+	/* limited again (starts full: 2 operations), then a reset while waiting */
+	fx_set_limit(f, 0, 0, 2);
+	for (unsigned i = 0; i < 3; i++)
+		r[i] = fx_req(f, 0, VBLK_T_FLUSH, 0, NULL, 0);
+	fx_notify(f, 0);
+	fx_wait_used(f, 0, 4);   /* 2 before, 2 now */
+	usleep(20000);
+	assert_int_equal(fx_used_idx(f, 0), 4);
+	assert_true(vlimit_waiting(l, 0) && l->armed);
+	fx_reset(f);
+	assert_false(vlimit_waiting(l, 0) || l->armed);
+	fx_close(f);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fx *f = fx_open(&raw16);
@@ -1122,6 +1244,8 @@ int main(void)
 		cmocka_unit_test(test_writethrough),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_rate_limit_bps),
+		cmocka_unit_test(test_rate_limit_iops),
 		cmocka_unit_test(test_open_errors),
 	};
 

@@ -27,6 +27,8 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_ring.h"
+#include "tests/fake/fake_ring_cmocka.h"
 #include "tests/fake/fake_virtio.h"
 #include "virtio/virtio.h"
 #include "virtio/virtqueue.h"
@@ -41,14 +43,10 @@
 
 #define F_RING ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX))
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport: tests/fake/fake_virtio.c; the driver's rings:
+ * tests/fake/fake_ring.c. */
 
 /* ---- fixture ---- */
-
-struct qlay {
-	uint64_t desc, avail, used;
-	uint16_t next_desc, avail_idx;
-};
 
 struct fx {
 	struct gmem gm;
@@ -56,117 +54,36 @@ struct fx {
 	struct virtio_dev vd;
 	struct evloop *loop;
 	struct virtio_dev_info info;
-	struct qlay q[2];
-	uint64_t data_next;
+	struct fake_ring_mem mem;
+	struct fake_ring q[2];
 	uint64_t rxgpa[QSIZE];      /* receive buffer of each descriptor */
-	uint16_t rx_seen;           /* used entries collected into in[] */
 	uint8_t in[BIG];            /* what the guest received, in order */
 	size_t in_len, want_in;
 	char dir[40], path[64];
 	int client;
 };
 
-static void fx_w(struct fx *f, uint64_t gpa, const void *v, size_t len)
-{
-	assert_int_equal(gmem_write(&f->gm, gpa, v, len), 0);
-}
-
-static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
-{
-	v = htole16(v);
-	fx_w(f, gpa, &v, 2);
-}
-
-static uint16_t fx_r16(struct fx *f, uint64_t gpa)
-{
-	uint16_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, 2), 0);
-	return le16toh(v);
-}
-
-static uint32_t fx_r32(struct fx *f, uint64_t gpa)
-{
-	uint32_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, 4), 0);
-	return le32toh(v);
-}
-
-static uint64_t fx_alloc(struct fx *f, uint64_t len)
-{
-	uint64_t gpa = f->data_next;
-
-	f->data_next = (f->data_next + len + 15) & ~15ull;
-	assert_true(f->data_next <= RAM_SIZE);
-	return gpa;
-}
-
-static void fx_desc(struct fx *f, unsigned q, unsigned i, uint64_t gpa, uint32_t len,
-		    uint16_t flags, uint16_t next)
-{
-	uint8_t d[16];
-	uint64_t a = htole64(gpa);
-	uint32_t l = htole32(len);
-	uint16_t fl = htole16(flags), nx = htole16(next);
-
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &fl, 2);
-	memcpy(d + 14, &nx, 2);
-	fx_w(f, f->q[q].desc + 16ull * i, d, 16);
-}
-
-static void fx_publish(struct fx *f, unsigned q, uint16_t head)
-{
-	struct qlay *l = &f->q[q];
-
-	fx_w16(f, l->avail + 4 + 2ull * (l->avail_idx % QSIZE), head);
-	l->avail_idx++;
-	fx_w16(f, l->avail + 2, l->avail_idx);
-}
-
 /* One transmit chain of the given strings (one segment each). */
 static void fx_tx(struct fx *f, const char *const *parts, unsigned n)
 {
-	struct qlay *l = &f->q[TXQ];
-	uint16_t head = l->next_desc;
+	struct fake_ring_seg s[QSIZE];
 
+	assert_true(n <= QSIZE);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t gpa = fx_alloc(f, strlen(parts[i]));
-		uint16_t cur = (uint16_t)((head + i) % QSIZE);
-
-		fx_w(f, gpa, parts[i], strlen(parts[i]));
-		fx_desc(f, TXQ, cur, gpa, (uint32_t)strlen(parts[i]),
-			i + 1 < n ? VIRTQUEUE_DESC_F_NEXT : 0, (uint16_t)((cur + 1) % QSIZE));
+		s[i] = (struct fake_ring_seg){ fake_ring_alloc(&f->mem, strlen(parts[i])),
+					       (uint32_t)strlen(parts[i]), false };
+		fake_ring_write(&f->mem, s[i].gpa, parts[i], strlen(parts[i]));
 	}
-	l->next_desc = (uint16_t)((head + n) % QSIZE);
-	fx_publish(f, TXQ, head);
+	fake_ring_post(&f->q[TXQ], s, n);
 }
 
 /* One receive buffer of len bytes. */
 static void fx_rxbuf(struct fx *f, uint32_t len)
 {
-	struct qlay *l = &f->q[RXQ];
-	uint16_t head = l->next_desc;
+	struct fake_ring_seg s = { fake_ring_alloc(&f->mem, len), len, true };
 
-	f->rxgpa[head] = fx_alloc(f, len);
-	fx_desc(f, RXQ, head, f->rxgpa[head], len, VIRTQUEUE_DESC_F_WRITE, 0);
-	l->next_desc = (uint16_t)((head + 1) % QSIZE);
-	fx_publish(f, RXQ, head);
-}
-
-static uint16_t fx_used_idx(struct fx *f, unsigned q)
-{
-	return fx_r16(f, f->q[q].used + 2);
-}
-
-static void fx_used(struct fx *f, unsigned q, unsigned i, uint32_t *id, uint32_t *len)
-{
-	uint64_t e = f->q[q].used + 4 + 8ull * (i % QSIZE);
-
-	*id = fx_r32(f, e);
-	*len = fx_r32(f, e + 4);
+	f->rxgpa[f->q[RXQ].next_desc] = s.gpa;
+	fake_ring_post(&f->q[RXQ], &s, 1);
 }
 
 /* Append what the device put in receive buffers since the last call. */
@@ -174,33 +91,22 @@ static void fx_collect(struct fx *f)
 {
 	uint32_t id, len;
 
-	while (f->rx_seen != fx_used_idx(f, RXQ)) {
-		fx_used(f, RXQ, f->rx_seen, &id, &len);
+	while (fake_ring_pop(&f->q[RXQ], &id, &len)) {
 		assert_true(id < QSIZE);
 		assert_true(f->in_len + len <= BIG);
 		assert_int_equal(gmem_read(&f->gm, f->rxgpa[id], f->in + f->in_len, len), 0);
 		f->in_len += len;
-		f->rx_seen++;
 	}
 }
 
 static void fx_notify(struct fx *f, unsigned q)
 {
-	pthread_mutex_lock(&f->vd.lock);
-	f->info.ops->queue_notify(f->info.dev, q);
-	pthread_mutex_unlock(&f->vd.lock);
+	fake_virtio_notify(&f->vd, &f->info, q);
 }
 
 static void fx_activate(struct fx *f)
 {
-	for (unsigned q = 0; q < 2; q++) {
-		assert_int_equal(virtqueue_init(&f->vd.vq[q], &f->gm, QSIZE, f->q[q].desc,
-						f->q[q].avail, f->q[q].used, F_RING), 0);
-		f->vd.enabled[q] = true;
-	}
-	pthread_mutex_lock(&f->vd.lock);
-	assert_int_equal(f->info.ops->activate(f->info.dev, F_RING), 0);
-	pthread_mutex_unlock(&f->vd.lock);
+	assert_int_equal(fake_virtio_activate(&f->vd, &f->info, f->q, 2, F_RING), 0);
 }
 
 /* A device on backend spec ("file:..." or "unix:..." under the test's
@@ -214,17 +120,10 @@ static struct fx *fx_new(const char *kind, bool activate)
 
 	assert_non_null(f);
 	f->client = -1;
-	f->ram = calloc(1, RAM_SIZE);
-	assert_non_null(f->ram);
-	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
-	pthread_mutex_init(&f->vd.lock, NULL);
-	f->vd.features = F_RING;
-	f->vd.id = "console0";
-	for (unsigned q = 0; q < 2; q++)
-		f->q[q] = (struct qlay){ .desc = 0x1000 + 0x3000ull * q,
-					 .avail = 0x2000 + 0x3000ull * q,
-					 .used = 0x3000 + 0x3000ull * q };
-	f->data_next = DATA_START;
+	f->ram = fake_ring_ram(&f->mem, &f->gm, RAM_SIZE, DATA_START, fake_ring_fail_test);
+	fake_virtio_init(&f->vd, "console0", F_RING);
+	fake_ring_init_n(f->q, 2, &f->mem, QSIZE,
+			 &(const struct fake_ring_layout){ 0x1000, 0x3000, 0x1000, 0x2000 });
 	strcpy(f->dir, "/tmp/test_vconsole.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, kind);
@@ -247,7 +146,7 @@ static void fx_free(struct fx *f)
 	evloop_destroy(f->loop);
 	unlink(f->path);
 	rmdir(f->dir);
-	pthread_mutex_destroy(&f->vd.lock);
+	fake_virtio_destroy(&f->vd);
 	free(f->ram);
 	free(f);
 }
@@ -368,8 +267,8 @@ static void test_output_to_file(void **state)
 	fx_tx(f, a, 2);
 	fx_tx(f, b, 1);
 	fx_notify(f, TXQ);
-	assert_int_equal(fx_used_idx(f, TXQ), 2);
-	fx_used(f, TXQ, 1, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[TXQ]), 2);
+	fake_ring_used(&f->q[TXQ], 1, &id, &len);
 	assert_int_equal(id, 2);
 	assert_int_equal(len, 0);
 	assert_int_equal(f->vd.irqs[TXQ], 1);
@@ -407,8 +306,8 @@ static void test_input_over_several_buffers(void **state)
 	fx_connect(f);
 	client_send(f, "0123456789abcdefghij", 20);
 	expect_input(f, "0123456789abcdefghij", 20);
-	assert_int_equal(fx_used_idx(f, RXQ), 3);
-	fx_used(f, RXQ, 2, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[RXQ]), 3);
+	fake_ring_used(&f->q[RXQ], 2, &id, &len);
 	assert_int_equal(id, 2);
 	assert_int_equal(len, 4);
 	assert_true(f->vd.irqs[RXQ] >= 1);
@@ -433,7 +332,7 @@ static void test_input_held_without_buffers(void **state)
 	fx_connect(f);
 	client_send(f, data, N);
 	assert_false(pump(f, ticks_only, 50)); /* no buffers: nothing is taken */
-	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[RXQ]), 0);
 	for (unsigned i = 0; i < 3; i++)
 		fx_rxbuf(f, 1000);
 	fx_notify(f, RXQ);
@@ -479,14 +378,14 @@ static void test_output_to_socket(void **state)
 static void test_tx_writable_segment_fails(void **state)
 {
 	struct fx *f = fx_new("file", true);
-	uint64_t gpa = fx_alloc(f, 16);
+	uint64_t gpa = fake_ring_alloc(&f->mem, 16);
 
-	fx_desc(f, TXQ, 0, gpa, 16, VIRTQUEUE_DESC_F_WRITE, 0);
-	fx_publish(f, TXQ, 0);
+	fake_ring_desc(&f->q[TXQ], 0, gpa, 16, VIRTQUEUE_DESC_F_WRITE, 0);
+	fake_ring_publish(&f->q[TXQ], 0);
 	fx_notify(f, TXQ);
 	assert_int_equal(f->vd.fails, 1);
 	assert_non_null(strstr(f->vd.reason, "device-writable"));
-	assert_int_equal(fx_used_idx(f, TXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[TXQ]), 0);
 	fx_free(f);
 }
 
@@ -494,8 +393,8 @@ static void test_tx_bad_ring_fails(void **state)
 {
 	struct fx *f = fx_new("file", true);
 
-	fx_desc(f, TXQ, 0, 0x1000, 16, VIRTQUEUE_DESC_F_NEXT, 0); /* loops to itself */
-	fx_publish(f, TXQ, 0);
+	fake_ring_desc(&f->q[TXQ], 0, 0x1000, 16, VIRTQUEUE_DESC_F_NEXT, 0); /* loops to itself */
+	fake_ring_publish(&f->q[TXQ], 0);
 	fx_notify(f, TXQ);
 	assert_int_equal(f->vd.fails, 1);
 	assert_non_null(strstr(f->vd.reason, "transmit queue"));
@@ -505,15 +404,15 @@ static void test_tx_bad_ring_fails(void **state)
 static void test_rx_readable_segment_fails(void **state)
 {
 	struct fx *f = fx_new("unix", true);
-	uint64_t gpa = fx_alloc(f, 16);
+	uint64_t gpa = fake_ring_alloc(&f->mem, 16);
 
-	fx_desc(f, RXQ, 0, gpa, 16, 0, 0); /* device-readable receive buffer */
-	fx_publish(f, RXQ, 0);
+	fake_ring_desc(&f->q[RXQ], 0, gpa, 16, 0, 0); /* device-readable receive buffer */
+	fake_ring_publish(&f->q[RXQ], 0);
 	fx_connect(f);
 	client_send(f, "y", 1);
 	assert_true(pump(f, got_fail, PUMP_MAX));
 	assert_non_null(strstr(f->vd.reason, "receive queue"));
-	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[RXQ]), 0);
 	fx_free(f);
 }
 
@@ -521,17 +420,12 @@ static void test_reset_stops_input(void **state)
 {
 	struct fx *f = fx_new("unix", true);
 
-	pthread_mutex_lock(&f->vd.lock);
-	f->info.ops->reset(f->info.dev);
-	pthread_mutex_unlock(&f->vd.lock);
-	f->vd.enabled[RXQ] = f->vd.enabled[TXQ] = false;
-	virtqueue_reset(&f->vd.vq[RXQ]);
-	virtqueue_reset(&f->vd.vq[TXQ]);
+	fake_virtio_reset(&f->vd, &f->info, 2);
 	fx_rxbuf(f, 16);
 	fx_connect(f);
 	client_send(f, "zz", 2);
 	assert_false(pump(f, ticks_only, 30));
-	assert_int_equal(fx_used_idx(f, RXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[RXQ]), 0);
 	fx_activate(f); /* the input waited and arrives now */
 	expect_input(f, "zz", 2);
 	fx_free(f);

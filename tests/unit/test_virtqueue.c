@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fake/fake_ring.h"
+#include "tests/fake/fake_ring_cmocka.h"
 #include "virtio/virtqueue.h"
 
 #define RAM_A_GPA 0x0ull
@@ -52,36 +54,20 @@ struct fx {
 	struct virtqueue vq;
 	struct iovec iov[QMAX];
 	struct virtqueue_chain chain;
-	uint16_t avail_idx; /* the fake driver's */
+	struct fake_ring_mem mem;   /* the fake driver: tests/fake/fake_ring.c */
+	struct fake_ring ring;
 };
 
 /* --- fake guest memory and a fake driver --- */
 
-static void fx_w(struct fx *f, uint64_t gpa, const void *v, size_t len)
-{
-	assert_int_equal(gmem_write(&f->gm, gpa, v, len), 0);
-}
-
 static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
 {
-	v = htole16(v);
-	fx_w(f, gpa, &v, sizeof(v));
+	fake_ring_w16(&f->mem, gpa, v);
 }
 
 static uint16_t fx_r16(struct fx *f, uint64_t gpa)
 {
-	uint16_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, sizeof(v)), 0);
-	return le16toh(v);
-}
-
-static uint32_t fx_r32(struct fx *f, uint64_t gpa)
-{
-	uint32_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, sizeof(v)), 0);
-	return le32toh(v);
+	return fake_ring_r16(&f->mem, gpa);
 }
 
 static void *fx_host(struct fx *f, uint64_t gpa)
@@ -95,29 +81,19 @@ static void *fx_host(struct fx *f, uint64_t gpa)
 static void fx_desc(struct fx *f, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
 		    uint16_t flags, uint16_t next)
 {
-	uint8_t d[16];
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-	uint16_t fl = htole16(flags), n = htole16(next);
-
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &fl, 2);
-	memcpy(d + 14, &n, 2);
-	fx_w(f, table + 16ull * i, d, sizeof(d));
+	fake_ring_put_desc(&f->mem, table, i, addr, len, flags, next);
 }
 
 static void fx_set_avail_idx(struct fx *f, uint16_t idx)
 {
-	f->avail_idx = idx;
+	f->ring.avail_idx = idx;
 	fx_w16(f, AVAIL_GPA + 2, idx);
 }
 
 /* Make chain `head` available. */
 static void fx_post(struct fx *f, uint16_t head)
 {
-	fx_w16(f, AVAIL_GPA + 4 + 2ull * (f->avail_idx % f->size), head);
-	fx_set_avail_idx(f, f->avail_idx + 1);
+	fake_ring_publish(&f->ring, head);
 }
 
 static struct fx *fx_new(unsigned size, uint64_t features)
@@ -134,8 +110,9 @@ static struct fx *fx_new(unsigned size, uint64_t features)
 	}
 	f->size = size;
 	virtqueue_chain_init(&f->chain, f->iov, QMAX);
-	assert_int_equal(virtqueue_init(&f->vq, &f->gm, size, DESC_GPA, AVAIL_GPA, USED_GPA,
-					features), 0);
+	fake_ring_mem_init(&f->mem, &f->gm, DATA_GPA, RAM_A_SIZE, fake_ring_fail_test);
+	fake_ring_init(&f->ring, &f->mem, size, DESC_GPA, AVAIL_GPA, USED_GPA);
+	assert_int_equal(fake_ring_attach(&f->ring, &f->vq, features), 0);
 	return f;
 }
 
@@ -148,15 +125,16 @@ static void fx_free(struct fx *f)
 
 static uint16_t fx_used_idx(struct fx *f)
 {
-	return fx_r16(f, USED_GPA + 2);
+	return fake_ring_used_idx(&f->ring);
 }
 
-static void fx_check_used(struct fx *f, uint16_t slot, uint32_t id, uint32_t len)
+static void fx_check_used(struct fx *f, uint16_t slot, uint32_t want_id, uint32_t want_len)
 {
-	uint64_t e = USED_GPA + 4 + 8ull * (slot % f->size);
+	uint32_t id, len;
 
-	assert_int_equal(fx_r32(f, e), id);
-	assert_int_equal(fx_r32(f, e + 4), len);
+	fake_ring_used(&f->ring, slot, &id, &len);
+	assert_int_equal(id, want_id);
+	assert_int_equal(len, want_len);
 }
 
 /* --- set-up --- */
@@ -353,10 +331,11 @@ static void test_index_wrap(void **state)
 			fx_check_used(f, (uint16_t)(f->vq.used_idx - 1), c->head, c->head);
 		}
 		assert_false(virtqueue_broken(&f->vq));
-		assert_int_equal(fx_used_idx(f), f->avail_idx);
-		assert_int_equal(fx_r16(f, USED_GPA + 4 + 8 * 4), f->avail_idx); /* avail_event */
+		assert_int_equal(fx_used_idx(f), f->ring.avail_idx);
+		assert_int_equal(fx_r16(f, USED_GPA + 4 + 8 * 4),
+				 f->ring.avail_idx); /* avail_event */
 	}
-	assert_true(f->vq.last_avail_idx == f->avail_idx);
+	assert_true(f->vq.last_avail_idx == f->ring.avail_idx);
 	fx_free(f);
 }
 

@@ -1,8 +1,11 @@
 /* test_vmctl: the control socket's virtio commands (src/vmm/vmctl.c:
- * query-virtio, query-block, query-blockstats, query-netstats, set-link)
+ * query-virtio, query-block, query-blockstats, query-netstats, set-link,
+ * set-rate-limit, balloon-set, query-balloon)
  * on a VM whose only populated part is its device list: virtio-rng and two
  * fake device models (a disk and a NIC) behind the real transport and PCI
- * bus. The VM functions vmctl.c's other commands call are stubs here. */
+ * bus, plus a real virtio-balloon for the balloon commands (on untouched
+ * RAM: only its size matters). The VM functions vmctl.c's other commands
+ * call are stubs here. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,8 +15,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chardev.h"
+#include "config.h"
 #include "devhost.h"
 #include "iobus.h"
 #include "memmap.h"
@@ -73,6 +78,9 @@ struct fake {
 	struct virtio_dev *vd;
 	bool locked_in_query;
 	int link;            /* -1: never set */
+	struct config_ratelimit limit;
+	unsigned limit_calls;
+	int limit_ret;       /* what set_rate_limit answers */
 };
 
 static void fake_check_locked(struct fake *f)
@@ -126,16 +134,28 @@ static int fake_set_link(void *dev, bool up)
 	return 0;
 }
 
+static int fake_set_rate_limit(void *dev, const struct config_ratelimit *limit)
+{
+	struct fake *f = dev;
+
+	fake_check_locked(f);
+	f->limit_calls++;
+	if (f->limit_ret == 0)
+		f->limit = *limit;
+	return f->limit_ret;
+}
+
 static const struct virtio_device_ops fake_blk_ops = {
 	.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK, .activate = fake_activate,
 	.queue_notify = fake_notify, .reset = fake_reset, .query = fake_blk_query,
-	.destroy = fake_destroy,
+	.set_rate_limit = fake_set_rate_limit, .destroy = fake_destroy,
 };
 
 static const struct virtio_device_ops fake_net_ops = {
 	.name = "virtio-net", .device_id = VIRTIO_ID_NET, .activate = fake_activate,
 	.queue_notify = fake_notify, .reset = fake_reset, .query = fake_net_query,
-	.set_link = fake_set_link, .destroy = fake_destroy,
+	.set_link = fake_set_link, .set_rate_limit = fake_set_rate_limit,
+	.destroy = fake_destroy,
 };
 
 /* ---- rig ---- */
@@ -296,6 +316,64 @@ static void test_set_link_errors(void **state)
 	assert_int_equal(r->net.link, -1);
 }
 
+/* set-rate-limit: all four values to the device (lock held), omitted
+ * ones are 0; refusals name the problem and reach no device. */
+static void test_set_rate_limit(void **state)
+{
+	static const struct {
+		const char *args;
+		const char *msg;
+	} cases[] = {
+		{ "{\"id\": \"disk9\", \"bps\": 1}", "no device 'disk9'" },
+		{ "{\"id\": \"rng0\", \"bps\": 1}", "device 'rng0' has no rate limit" },
+		{ "{\"bps\": 1}", "set-rate-limit needs {\"id\": string, \"bps\", \"bps_burst\", "
+				 "\"ops\", \"ops_burst\": integers}" },
+		{ "{\"id\": \"disk0\", \"bps\": -1}",
+		  "set-rate-limit: 'bps' must be a non-negative integer (0 = unlimited)" },
+		{ "{\"id\": \"disk0\", \"ops\": 1.5}",
+		  "set-rate-limit: 'ops' must be a non-negative integer (0 = unlimited)" },
+		{ "{\"id\": \"disk0\", \"bps_burst\": \"1M\"}",
+		  "set-rate-limit: 'bps_burst' must be a non-negative integer (0 = unlimited)" },
+		{ "{\"id\": \"net0\", \"ops_burst\": true}",
+		  "set-rate-limit: 'ops_burst' must be a non-negative integer (0 = unlimited)" },
+		{ "{\"id\": \"net0\", \"pps\": 10}",
+		  "set-rate-limit: unknown key 'pps' (keys: id, bps, bps_burst, ops, ops_burst)" },
+	};
+	struct rig *r = *state;
+	json_t *ret;
+	char *err;
+
+	assert_int_equal(run(r, "set-rate-limit", json_loads("{\"id\": \"disk0\", \"bps\": 1048576,"
+			     " \"bps_burst\": 65536, \"ops\": 100, \"ops_burst\": 9223372036854775807}",
+			     0, NULL), &ret, &err), 0);
+	assert_true(r->blk.locked_in_query);
+	assert_int_equal(r->blk.limit.bps, 1048576);
+	assert_int_equal(r->blk.limit.bps_burst, 65536);
+	assert_int_equal(r->blk.limit.ops, 100);
+	assert_int_equal(r->blk.limit.ops_burst, INT64_MAX);
+	assert_int_equal(run(r, "set-rate-limit", json_loads("{\"id\": \"disk0\", \"ops\": 5}",
+			     0, NULL), &ret, &err), 0);
+	assert_int_equal(r->blk.limit.bps + r->blk.limit.bps_burst + r->blk.limit.ops_burst, 0);
+	assert_int_equal(r->blk.limit.ops, 5);
+	assert_int_equal(run(r, "set-rate-limit", json_loads("{\"id\": \"net0\", \"bps\": 0}",
+			     0, NULL), &ret, &err), 0);
+	assert_int_equal(r->net.limit_calls, 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(run(r, "set-rate-limit", json_loads(cases[i].args, 0, NULL), &ret,
+				&err) < 0);
+		assert_non_null(err);
+		assert_string_equal(err, cases[i].msg);
+		free(err);
+	}
+	assert_int_equal(r->blk.limit_calls + r->net.limit_calls, 3);
+	/* the device's own error */
+	r->net.limit_ret = -EMFILE;
+	assert_int_equal(run(r, "set-rate-limit", json_loads("{\"id\": \"net0\", \"bps\": 1}",
+			     0, NULL), &ret, &err), -EMFILE);
+	assert_string_equal(err, "set-rate-limit: Too many open files");
+	free(err);
+}
+
 static void test_query_virtio(void **state)
 {
 	struct rig *r = *state;
@@ -328,13 +406,130 @@ static void test_query_virtio(void **state)
 	json_decref(ret);
 }
 
+/* ---- the balloon ---- */
+
+#define BAL_RAM (256ull << 20)
+
+/* The rig plus a real virtio-balloon on BAL_RAM bytes of (untouched) RAM. */
+static int setup_balloon(void **state)
+{
+	const struct config_balloon cfg = { .enabled = true, .id = "balloon0" };
+	struct virtio_dev_info info;
+	struct rig *r;
+	void *ram = mmap(NULL, BAL_RAM, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+
+	setup(state);
+	r = *state;
+	assert_true(ram != MAP_FAILED);
+	assert_int_equal(gmem_add_region(&r->vm->gm, 0, BAL_RAM, ram), 0);
+	assert_int_equal(vballoon_create(&(struct virtio_env){ .host = &r->dh, .gm = &r->vm->gm },
+					 &cfg, &info), 0);
+	plug(r, &info);
+	return 0;
+}
+
+static int teardown_balloon(void **state)
+{
+	struct rig *r = *state;
+
+	munmap(r->vm->gm.regions[0].hva, BAL_RAM);
+	return teardown(state);
+}
+
+static void test_balloon_absent(void **state)
+{
+	struct rig *r = *state;
+	json_t *ret;
+	char *err;
+
+	assert_int_equal(run(r, "balloon-set", json_pack("{s:I}", "target", (json_int_t)(1 << 30)),
+			     &ret, &err), -ENODEV);
+	assert_string_equal(err, "no balloon device (start the VM with --balloon)");
+	free(err);
+	assert_int_equal(run(r, "query-balloon", NULL, &ret, &err), -ENODEV);
+	assert_string_equal(err, "no balloon device (start the VM with --balloon)");
+	free(err);
+}
+
+static void test_balloon_set_and_query(void **state)
+{
+	struct rig *r = *state;
+	json_t *ret;
+	char *err;
+
+	assert_int_equal(run(r, "query-balloon", NULL, &ret, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(ret, "target")), BAL_RAM);
+	assert_int_equal(json_integer_value(json_object_get(ret, "actual")), BAL_RAM);
+	assert_string_equal(json_string_value(json_object_get(ret, "id")), "balloon0");
+	assert_json(json_object_get(ret, "stats"), "{}");
+	assert_true(json_is_null(json_object_get(ret, "stats-age")));
+	assert_int_equal(json_integer_value(json_object_get(ret, "inflated-pages")), 0);
+	json_decref(ret);
+	assert_int_equal(run(r, "balloon-set", json_pack("{s:I}", "target",
+			     (json_int_t)(BAL_RAM - (64 << 20))), &ret, &err), 0);
+	assert_int_equal(run(r, "query-balloon", NULL, &ret, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(ret, "target")), BAL_RAM - (64 << 20));
+	assert_int_equal(json_integer_value(json_object_get(ret, "num-pages")), 16384);
+	assert_int_equal(json_integer_value(json_object_get(ret, "actual")), BAL_RAM);
+	json_decref(ret);
+	/* the extremes are allowed */
+	assert_int_equal(run(r, "balloon-set", json_pack("{s:I}", "target", (json_int_t)BAL_RAM),
+			     &ret, &err), 0);
+	assert_int_equal(run(r, "balloon-set", json_pack("{s:I}", "target",
+			     (json_int_t)(16 << 20)), &ret, &err), 0);
+	/* the device is listed with the others */
+	assert_int_equal(run(r, "query-virtio", NULL, &ret, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ret, 3), "kind")),
+			    "virtio-balloon");
+	json_decref(ret);
+}
+
+static void test_balloon_set_errors(void **state)
+{
+	static const struct {
+		const char *args;
+		const char *msg;
+	} cases[] = {
+		{ "{\"target\": 268435457}", "balloon-set: target 268435457 is outside "
+		  "16777216..268435456 (16 MiB up to the guest's RAM)" },
+		{ "{\"target\": 16777215}", "balloon-set: target 16777215 is outside "
+		  "16777216..268435456 (16 MiB up to the guest's RAM)" },
+		{ "{\"target\": -1}", "balloon-set needs {\"target\": bytes}" },
+		{ "{\"target\": \"1G\"}", "balloon-set needs {\"target\": bytes}" },
+		{ "{\"size\": 1}", "balloon-set needs {\"target\": bytes}" },
+	};
+	struct rig *r = *state;
+	json_t *ret;
+	char *err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(run(r, "balloon-set", json_loads(cases[i].args, 0, NULL), &ret,
+				&err) < 0);
+		assert_non_null(err);
+		assert_string_equal(err, cases[i].msg);
+		free(err);
+	}
+	assert_true(run(r, "balloon-set", NULL, &ret, &err) < 0);
+	free(err);
+	assert_int_equal(run(r, "query-balloon", NULL, &ret, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(ret, "target")), BAL_RAM);
+	json_decref(ret);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_query_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_netstats_and_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_link_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_virtio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_absent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_set_and_query, setup_balloon,
+						teardown_balloon),
+		cmocka_unit_test_setup_teardown(test_balloon_set_errors, setup_balloon,
+						teardown_balloon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

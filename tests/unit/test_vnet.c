@@ -10,8 +10,10 @@
  * EPOLLOUT -> kick), receive (mergeable buffers read directly, bounce and
  * waiting for buffers, without mergeable buffers, flags sanitised, oversize
  * dropped), no buffers -> the backend unwatched, link down, a dead
- * backend, malformed rings -> device failure, reset, query, and the TAP
- * attach checks that need no privileges. */
+ * backend, malformed rings -> device failure, reset, query, the rate
+ * limit (transmit chains held in the ring, the TAP unwatched while receive
+ * is throttled, the timer's registration and kicks, set-rate-limit), and
+ * the TAP attach checks that need no privileges. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,8 @@
 
 #include "common/evloop.h"
 #include "config.h"
+#include "tests/fake/fake_ring.h"
+#include "tests/fake/fake_ring_cmocka.h"
 #include "tests/fake/fake_virtio.h"
 #include "virtio/virtqueue.h"
 #include "virtio/vnet.h"
@@ -45,9 +49,18 @@
 		F(VNET_F_HOST_TSO4) | F(VNET_F_HOST_TSO6))
 #define F_MRG (F_BASE | F(VNET_F_MRG_RXBUF))
 
-/* The transport: tests/fake/fake_virtio.c. */
+/* The transport: tests/fake/fake_virtio.c; the driver's rings:
+ * tests/fake/fake_ring.c. */
 
-/* ---- fake event loop: one registration ---- */
+/* ---- fake event loop: the backend's registration, and the rate-limit
+ * timer's (any fd that is not a socket) ---- */
+
+struct evloop_timer {
+	bool reg;
+	int fd;
+	evloop_fn fn;
+	void *opaque;
+};
 
 struct evloop {
 	bool reg;
@@ -55,13 +68,31 @@ struct evloop {
 	uint32_t events;
 	evloop_fn fn;
 	void *opaque;
+	struct evloop_timer timer;
 };
+
+static bool fake_is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
 
 int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_fn fn, void *opaque)
 {
+	if (!fake_is_socket(fd)) {
+		assert_false(loop->timer.reg);
+		assert_int_equal(events, EPOLLIN);
+		loop->timer = (struct evloop_timer){ .reg = true, .fd = fd, .fn = fn,
+						     .opaque = opaque };
+		return 0;
+	}
 	assert_false(loop->reg);
-	*loop = (struct evloop){ .reg = true, .fd = fd, .events = events, .fn = fn,
-				 .opaque = opaque };
+	loop->reg = true;
+	loop->fd = fd;
+	loop->events = events;
+	loop->fn = fn;
+	loop->opaque = opaque;
 	return 0;
 }
 
@@ -75,6 +106,10 @@ int evloop_mod(struct evloop *loop, int fd, uint32_t events)
 
 int evloop_del(struct evloop *loop, int fd)
 {
+	if (loop->timer.reg && fd == loop->timer.fd) {
+		loop->timer.reg = false;
+		return 0;
+	}
 	assert_true(loop->reg);
 	assert_int_equal(fd, loop->fd);
 	loop->reg = false;
@@ -84,11 +119,6 @@ int evloop_del(struct evloop *loop, int fd)
 
 /* ---- fixture: guest memory, a fake driver, the host end ---- */
 
-struct qlay {
-	uint64_t desc, avail, used;
-	uint16_t next_desc, avail_idx;
-};
-
 struct fx {
 	struct gmem gm;
 	uint8_t *ram;
@@ -97,110 +127,20 @@ struct fx {
 	struct virtio_dev_info info;
 	int dev_fd;                 /* the device's end (for peeking) */
 	int peer;                   /* the host network's end */
-	struct qlay q[2];
-	uint64_t data_next;
+	struct fake_ring_mem mem;
+	struct fake_ring q[2];
 	uint64_t features;
-};
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
 };
 
 static const uint8_t test_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
-static void fx_w(struct fx *f, uint64_t gpa, const void *v, size_t len)
-{
-	assert_int_equal(gmem_write(&f->gm, gpa, v, len), 0);
-}
-
-static void fx_w16(struct fx *f, uint64_t gpa, uint16_t v)
-{
-	v = htole16(v);
-	fx_w(f, gpa, &v, 2);
-}
-
-static uint16_t fx_r16(struct fx *f, uint64_t gpa)
-{
-	uint16_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, 2), 0);
-	return le16toh(v);
-}
-
-static uint32_t fx_r32(struct fx *f, uint64_t gpa)
-{
-	uint32_t v;
-
-	assert_int_equal(gmem_read(&f->gm, gpa, &v, 4), 0);
-	return le32toh(v);
-}
-
-static uint64_t fx_alloc(struct fx *f, uint64_t len)
-{
-	uint64_t gpa = f->data_next;
-
-	f->data_next = (f->data_next + len + 15) & ~15ull;
-	assert_true(f->data_next <= RAM_SIZE);
-	return gpa;
-}
-
-static void fx_desc(struct fx *f, unsigned q, unsigned i, const struct seg *s, uint16_t flags,
-		    uint16_t next)
-{
-	uint8_t d[16];
-	uint64_t a = htole64(s->gpa);
-	uint32_t l = htole32(s->len);
-	uint16_t fl = htole16((uint16_t)(flags | (s->write ? VIRTQUEUE_DESC_F_WRITE : 0)));
-	uint16_t nx = htole16(next);
-
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &fl, 2);
-	memcpy(d + 14, &nx, 2);
-	fx_w(f, f->q[q].desc + 16ull * i, d, 16);
-}
-
-/* Make one chain of n segments available on queue q; returns its head. */
-static uint16_t fx_post(struct fx *f, unsigned q, const struct seg *s, unsigned n)
-{
-	struct qlay *l = &f->q[q];
-	uint16_t head = l->next_desc;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t cur = (uint16_t)((head + i) % QSIZE);
-		uint16_t next = (uint16_t)((head + i + 1) % QSIZE);
-
-		fx_desc(f, q, cur, &s[i], i + 1 < n ? VIRTQUEUE_DESC_F_NEXT : 0, next);
-	}
-	l->next_desc = (uint16_t)((head + n) % QSIZE);
-	fx_w16(f, l->avail + 4 + 2ull * (l->avail_idx % QSIZE), head);
-	l->avail_idx++;
-	fx_w16(f, l->avail + 2, l->avail_idx);
-	return head;
-}
-
 /* Post one receive buffer of len bytes (one segment); returns its gpa. */
 static uint64_t fx_rxbuf(struct fx *f, uint32_t len)
 {
-	struct seg s = { fx_alloc(f, len), len, true };
+	struct fake_ring_seg s = { fake_ring_alloc(&f->mem, len), len, true };
 
-	fx_post(f, VNET_RXQ, &s, 1);
+	fake_ring_post(&f->q[VNET_RXQ], &s, 1);
 	return s.gpa;
-}
-
-static uint16_t fx_used_idx(struct fx *f, unsigned q)
-{
-	return fx_r16(f, f->q[q].used + 2);
-}
-
-static void fx_used(struct fx *f, unsigned q, unsigned i, uint32_t *id, uint32_t *len)
-{
-	uint64_t e = f->q[q].used + 4 + 8ull * (i % QSIZE);
-
-	*id = fx_r32(f, e);
-	*len = fx_r32(f, e + 4);
 }
 
 static void fx_lock(struct fx *f)
@@ -215,9 +155,7 @@ static void fx_unlock(struct fx *f)
 
 static void fx_notify(struct fx *f, unsigned q)
 {
-	fx_lock(f);
-	f->info.ops->queue_notify(f->info.dev, q);
-	fx_unlock(f);
+	fake_virtio_notify(&f->vd, &f->info, q);
 }
 
 static void fx_fd_event(struct fx *f, uint32_t events)
@@ -228,27 +166,20 @@ static void fx_fd_event(struct fx *f, uint32_t events)
 
 static int fx_activate(struct fx *f, uint64_t features)
 {
-	int ret;
-
 	f->features = features;
 	f->vd.features = features;
 	f->vd.id = "net0";
-	for (unsigned q = 0; q < 2; q++) {
-		assert_int_equal(virtqueue_init(&f->vd.vq[q], &f->gm, QSIZE, f->q[q].desc,
-						f->q[q].avail, f->q[q].used, features), 0);
-		f->vd.enabled[q] = true;
-		f->q[q].next_desc = f->q[q].avail_idx = 0;
-	}
-	fx_lock(f);
-	ret = f->info.ops->activate(f->info.dev, features);
-	fx_unlock(f);
-	return ret;
+	for (unsigned q = 0; q < 2; q++)
+		fake_ring_rewind(&f->q[q]);
+	return fake_virtio_activate(&f->vd, &f->info, f->q, 2, features);
 }
 
-static struct fx *fx_new_offloads(uint64_t features, unsigned tun_offloads)
+static struct fx *fx_new_limited(uint64_t features, unsigned tun_offloads,
+				 const struct config_ratelimit *limit)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct config_net cfg = { .fd = -1, .mac_set = true, .id = "net0" };
+	struct config_net cfg = { .fd = -1, .mac_set = true, .id = "net0",
+				  .limit = limit ? *limit : (struct config_ratelimit){ 0 } };
 	struct vnet_backend be = { .tun_offloads = tun_offloads, .tap = false,
 				   .name = "socketpair" };
 	struct virtio_env env;
@@ -256,15 +187,10 @@ static struct fx *fx_new_offloads(uint64_t features, unsigned tun_offloads)
 
 	assert_non_null(f);
 	memcpy(cfg.mac, test_mac, 6);
-	f->ram = calloc(1, RAM_SIZE);
-	assert_non_null(f->ram);
-	assert_int_equal(gmem_add_region(&f->gm, 0, RAM_SIZE, f->ram), 0);
-	pthread_mutex_init(&f->vd.lock, NULL);
-	for (unsigned q = 0; q < 2; q++)
-		f->q[q] = (struct qlay){ .desc = 0x1000 + 0x3000ull * q,
-					 .avail = 0x2000 + 0x3000ull * q,
-					 .used = 0x3000 + 0x3000ull * q };
-	f->data_next = DATA_START;
+	f->ram = fake_ring_ram(&f->mem, &f->gm, RAM_SIZE, DATA_START, fake_ring_fail_test);
+	fake_virtio_init(&f->vd, "net0", 0);
+	fake_ring_init_n(f->q, 2, &f->mem, QSIZE,
+			 &(const struct fake_ring_layout){ 0x1000, 0x3000, 0x1000, 0x2000 });
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 				    sv), 0);
 	be.fd = f->dev_fd = sv[0];
@@ -277,6 +203,11 @@ static struct fx *fx_new_offloads(uint64_t features, unsigned tun_offloads)
 	return f;
 }
 
+static struct fx *fx_new_offloads(uint64_t features, unsigned tun_offloads)
+{
+	return fx_new_limited(features, tun_offloads, NULL);
+}
+
 static struct fx *fx_new(uint64_t features)
 {
 	return fx_new_offloads(features, 0);
@@ -286,7 +217,7 @@ static void fx_free(struct fx *f)
 {
 	f->info.ops->destroy(f->info.dev);
 	close(f->peer);
-	pthread_mutex_destroy(&f->vd.lock);
+	fake_virtio_destroy(&f->vd);
 	free(f->ram);
 	free(f);
 }
@@ -409,23 +340,24 @@ static void test_tx_frame_reaches_backend(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
 	uint8_t *pkt = mkpkt(100, 0, 0, 3), got[256];
-	uint64_t buf = fx_alloc(f, HDR + 100);
+	uint64_t buf = fake_ring_alloc(&f->mem, HDR + 100);
 	/* header split from the frame, the frame itself in two */
-	struct seg s[3] = { { buf, 5, false }, { buf + 5, 50, false }, { buf + 55, HDR + 45, false } };
+	struct fake_ring_seg s[3] = { { buf, 5, false }, { buf + 5, 50, false },
+				      { buf + 55, HDR + 45, false } };
 	uint32_t id, len;
 
 	pkt[10] = 0x77; /* num_buffers from the driver: not passed on */
-	fx_w(f, buf, pkt, HDR + 100);
+	fake_ring_write(&f->mem, buf, pkt, HDR + 100);
 	assert_true(f->loop.reg);
 	assert_int_equal(f->loop.events, EPOLLIN);
-	assert_int_equal(fx_post(f, VNET_TXQ, s, 3), 0);
+	assert_int_equal(fake_ring_post(&f->q[VNET_TXQ], s, 3), 0);
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(peer_recv(f, got, sizeof(got)), HDR + 100);
 	assert_int_equal(got[10], 0);
 	pkt[10] = 0;
 	assert_memory_equal(got, pkt, HDR + 100); /* the header goes to the TAP too */
-	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1);
-	fx_used(f, VNET_TXQ, 0, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 1);
+	fake_ring_used(&f->q[VNET_TXQ], 0, &id, &len);
 	assert_int_equal(id, 0);
 	assert_int_equal(len, 0);
 	assert_int_equal(f->vd.irqs[VNET_TXQ], 1);
@@ -464,19 +396,19 @@ static void tx_bad_one(const struct tx_bad *t)
 {
 	struct fx *f = fx_new(F_MRG);
 	uint8_t *pkt = mkpkt(t->frame, t->flags, t->gso, 1), got[64];
-	uint64_t buf = fx_alloc(f, HDR + t->frame);
-	struct seg s = { buf, t->short_hdr ? 8 : (uint32_t)(HDR + t->frame), false };
+	uint64_t buf = fake_ring_alloc(&f->mem, HDR + t->frame);
+	struct fake_ring_seg s = { buf, t->short_hdr ? 8 : (uint32_t)(HDR + t->frame), false };
 	uint16_t v[4] = { htole16(t->hdr_len), htole16(t->gso_size), htole16(t->csum_start),
 			  htole16(t->csum_offset) };
 
 	print_message("  %s\n", t->what);
 	memcpy(pkt + 2, v, sizeof(v));
-	fx_w(f, buf, pkt, HDR + t->frame);
-	fx_post(f, VNET_TXQ, &s, 1);
+	fake_ring_write(&f->mem, buf, pkt, HDR + t->frame);
+	fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(peer_recv(f, got, sizeof(got)), -1);
 	assert_int_equal(errno, EAGAIN);
-	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1); /* completed all the same */
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 1); /* completed all the same */
 	assert_int_equal(fx_stat(f, t->counter), 1);
 	assert_int_equal(fx_stat(f, "tx-packets"), 0);
 	assert_int_equal(f->vd.fails, 0);
@@ -495,13 +427,13 @@ static void test_tx_offload_headers(void **state)
 {
 	struct fx *f = fx_new(F_MRG | F(VNET_F_HOST_ECN));
 	uint8_t *pkt = mkpkt(200, 1, 0x81, 2), got[512];
-	uint64_t buf = fx_alloc(f, HDR + 200);
-	struct seg s = { buf, HDR + 200, false };
+	uint64_t buf = fake_ring_alloc(&f->mem, HDR + 200);
+	struct fake_ring_seg s = { buf, HDR + 200, false };
 	uint16_t v[4] = { htole16(54), htole16(1448), htole16(34), htole16(16) };
 
 	memcpy(pkt + 2, v, sizeof(v));
-	fx_w(f, buf, pkt, HDR + 200);
-	fx_post(f, VNET_TXQ, &s, 1);
+	fake_ring_write(&f->mem, buf, pkt, HDR + 200);
+	fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(peer_recv(f, got, sizeof(got)), HDR + 200);
 	assert_memory_equal(got, pkt, HDR + 200);
@@ -519,18 +451,19 @@ static void test_tx_eagain_waits_for_epollout(void **state)
 
 	assert_non_null(got);
 	for (unsigned i = 0; i < N; i++) {
-		struct seg s = { fx_alloc(f, HDR + FRAME), HDR + FRAME, false };
+		struct fake_ring_seg s = { fake_ring_alloc(&f->mem, HDR + FRAME), HDR + FRAME,
+					   false };
 
 		pkt[HDR] = (uint8_t)i;
-		fx_w(f, s.gpa, pkt, HDR + FRAME);
-		fx_post(f, VNET_TXQ, &s, 1);
+		fake_ring_write(&f->mem, s.gpa, pkt, HDR + FRAME);
+		fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	}
 	fx_notify(f, VNET_TXQ);
-	sent = fx_used_idx(f, VNET_TXQ);
+	sent = fake_ring_used_idx(&f->q[VNET_TXQ]);
 	assert_true(sent < N); /* the socket filled up */
 	assert_true(f->loop.events & EPOLLOUT);
 	fx_notify(f, VNET_TXQ); /* a kick while blocked changes nothing */
-	assert_int_equal(fx_used_idx(f, VNET_TXQ), sent);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), sent);
 	for (unsigned i = 0; i < sent; i++) {
 		assert_int_equal(peer_recv(f, got, HDR + FRAME), HDR + FRAME);
 		assert_int_equal(got[HDR], i);
@@ -538,11 +471,11 @@ static void test_tx_eagain_waits_for_epollout(void **state)
 	fx_fd_event(f, EPOLLOUT);
 	assert_int_equal(f->vd.kicks[VNET_TXQ], 1);
 	assert_false(f->loop.events & EPOLLOUT);
-	while (fx_used_idx(f, VNET_TXQ) < N) {
-		unsigned before = fx_used_idx(f, VNET_TXQ);
+	while (fake_ring_used_idx(&f->q[VNET_TXQ]) < N) {
+		unsigned before = fake_ring_used_idx(&f->q[VNET_TXQ]);
 
 		fx_notify(f, VNET_TXQ); /* the kick's queue_notify */
-		for (unsigned i = before; i < fx_used_idx(f, VNET_TXQ); i++) {
+		for (unsigned i = before; i < fake_ring_used_idx(&f->q[VNET_TXQ]); i++) {
 			assert_int_equal(peer_recv(f, got, HDR + FRAME), HDR + FRAME);
 			assert_int_equal(got[HDR], i); /* in order, none lost */
 		}
@@ -558,10 +491,10 @@ static void test_tx_eagain_waits_for_epollout(void **state)
 static void test_tx_wrong_direction_fails(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
-	uint64_t buf = fx_alloc(f, 128);
-	struct seg s[2] = { { buf, HDR + 60, false }, { buf + 100, 16, true } };
+	uint64_t buf = fake_ring_alloc(&f->mem, 128);
+	struct fake_ring_seg s[2] = { { buf, HDR + 60, false }, { buf + 100, 16, true } };
 
-	fx_post(f, VNET_TXQ, s, 2);
+	fake_ring_post(&f->q[VNET_TXQ], s, 2);
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(f->vd.fails, 1);
 	assert_non_null(strstr(f->vd.reason, "device-writable"));
@@ -572,9 +505,9 @@ static void test_tx_wrong_direction_fails(void **state)
 static void test_tx_bad_ring_fails(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
-	struct seg s = { RAM_SIZE - 8, 64, false }; /* runs past guest RAM */
+	struct fake_ring_seg s = { RAM_SIZE - 8, 64, false }; /* runs past guest RAM */
 
-	fx_post(f, VNET_TXQ, &s, 1);
+	fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(f->vd.fails, 1);
 	assert_non_null(strstr(f->vd.reason, "transmit queue"));
@@ -582,7 +515,7 @@ static void test_tx_bad_ring_fails(void **state)
 	fx_free(f);
 
 	f = fx_new(F_MRG);
-	fx_w16(f, f->q[VNET_TXQ].avail + 2, QSIZE + 5); /* avail index far ahead */
+	fake_ring_w16(&f->mem, f->q[VNET_TXQ].avail + 2, QSIZE + 5); /* avail index far ahead */
 	fx_notify(f, VNET_TXQ);
 	assert_int_equal(f->vd.fails, 1);
 	assert_non_null(strstr(f->vd.reason, "avail index"));
@@ -604,14 +537,14 @@ static void test_rx_mergeable_direct(void **state)
 	for (unsigned i = 0; i < NBUF; i++)
 		gpa[i] = fx_rxbuf(f, BUF);
 	fx_notify(f, VNET_RXQ);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 0);
 	assert_int_equal(f->loop.events, EPOLLIN);
 	pkt[10] = 0x55; /* whatever the TAP leaves there */
 	peer_send(f, pkt, HDR + FRAME);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 3);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 3);
 	for (unsigned i = 0; i < 3; i++) {
-		fx_used(f, VNET_RXQ, i, &id, &len);
+		fake_ring_used(&f->q[VNET_RXQ], i, &id, &len);
 		assert_int_equal(id, i);
 		assert_int_equal(len, i < 2 ? BUF : HDR + FRAME - 2 * BUF);
 		fx_rd(f, gpa[i], got + i * BUF, len);
@@ -626,8 +559,8 @@ static void test_rx_mergeable_direct(void **state)
 	/* the remaining 45 buffers went back: the next packet starts at buffer 3 */
 	peer_send(f, pkt, HDR + 60);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 4);
-	fx_used(f, VNET_RXQ, 3, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 4);
+	fake_ring_used(&f->q[VNET_RXQ], 3, &id, &len);
 	assert_int_equal(id, 3);
 	assert_int_equal(len, HDR + 60);
 	free(pkt);
@@ -643,7 +576,7 @@ static void test_rx_guest_csum_keeps_flags(void **state)
 
 	peer_send(f, pkt, HDR + 100);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
 	fx_rd(f, gpa, got, HDR);
 	assert_int_equal(got[0], 2);
 	assert_int_equal(got[10], 1);
@@ -668,16 +601,16 @@ static void test_rx_mergeable_bounce_waits(void **state)
 	peer_send(f, p1, HDR + 1000);
 	peer_send(f, p2, HDR + 3000);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2); /* p1 in 2 buffers */
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 2); /* p1 in 2 buffers */
 	assert_int_equal(fx_stat(f, "rx-packets"), 1);
 	/* p2 (3012 bytes) waits: 2 buffers left; the backend is not watched */
 	assert_false(f->loop.reg && (f->loop.events & EPOLLIN));
 	for (unsigned i = 4; i < 10; i++)
 		gpa[i] = fx_rxbuf(f, BUF);
 	fx_notify(f, VNET_RXQ);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2 + 6);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 2 + 6);
 	for (unsigned i = 2; i < 8; i++) {
-		fx_used(f, VNET_RXQ, i, &id, &len);
+		fake_ring_used(&f->q[VNET_RXQ], i, &id, &len);
 		assert_int_equal(id, i);
 		assert_int_equal(len, i < 7 ? BUF : HDR + 3000 - 5 * BUF);
 		fx_rd(f, gpa[i], got + off, len);
@@ -706,7 +639,7 @@ static void test_rx_mergeable_never_fits(void **state)
 	fx_fd_event(f, EPOLLIN);
 	assert_int_equal(fx_stat(f, "rx-dropped"), 1);
 	assert_int_equal(fx_stat(f, "rx-packets"), 1); /* the small one */
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
 	free(big);
 	free(small);
 	fx_free(f);
@@ -725,7 +658,7 @@ static void test_rx_no_buffers_unwatched(void **state)
 	fx_rxbuf(f, 2048);
 	fx_rxbuf(f, 2048);
 	fx_notify(f, VNET_RXQ); /* the driver's kick */
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
 	assert_true(f->loop.reg); /* one buffer left: watched again */
 	assert_int_equal(f->loop.events, EPOLLIN);
 	free(pkt);
@@ -745,13 +678,13 @@ static void test_rx_without_mergeable(void **state)
 	peer_send(f, b, HDR + 2000); /* larger than the buffers: dropped */
 	peer_send(f, c, HDR + 100);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 2);
-	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 2);
+	fake_ring_used(&f->q[VNET_RXQ], 0, &id, &len);
 	assert_int_equal(len, HDR + 1514);
 	fx_rd(f, g1, got, len);
 	assert_int_equal(got[10], 1);
 	assert_memory_equal(got + HDR, a + HDR, 1514);
-	fx_used(f, VNET_RXQ, 1, &id, &len);
+	fake_ring_used(&f->q[VNET_RXQ], 1, &id, &len);
 	assert_int_equal(id, 1);
 	assert_int_equal(len, HDR + 100);
 	fx_rd(f, g2, got, len);
@@ -770,19 +703,19 @@ static void test_rx_without_mergeable_big_chain(void **state)
 {
 	enum { PAGES = 17, FRAME = 65000 };
 	struct fx *f = fx_new(F_BASE);
-	struct seg s[PAGES + 1];
+	struct fake_ring_seg s[PAGES + 1];
 	uint8_t *pkt = mkpkt(FRAME, 0, 0, 5), *got = malloc(HDR + FRAME);
 	uint32_t id, len, off = 0;
 
 	assert_non_null(got);
-	s[0] = (struct seg){ fx_alloc(f, HDR), HDR, true };
+	s[0] = (struct fake_ring_seg){ fake_ring_alloc(&f->mem, HDR), HDR, true };
 	for (unsigned i = 1; i <= PAGES; i++)
-		s[i] = (struct seg){ fx_alloc(f, 4096), 4096, true };
-	fx_post(f, VNET_RXQ, s, PAGES + 1);
+		s[i] = (struct fake_ring_seg){ fake_ring_alloc(&f->mem, 4096), 4096, true };
+	fake_ring_post(&f->q[VNET_RXQ], s, PAGES + 1);
 	peer_send(f, pkt, HDR + FRAME);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
-	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
+	fake_ring_used(&f->q[VNET_RXQ], 0, &id, &len);
 	assert_int_equal(len, HDR + FRAME);
 	for (unsigned i = 0; off < len; i++) {
 		uint32_t n = len - off < s[i].len ? len - off : s[i].len;
@@ -810,8 +743,8 @@ static void test_rx_oversize_dropped(void **state)
 	peer_send(f, max, HDR + VNET_FRAME_MAX);
 	fx_fd_event(f, EPOLLIN);
 	assert_int_equal(fx_stat(f, "rx-errors"), 1);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
-	fx_used(f, VNET_RXQ, 0, &id, &len);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
+	fake_ring_used(&f->q[VNET_RXQ], 0, &id, &len);
 	assert_int_equal(len, HDR + VNET_FRAME_MAX);
 	fx_rd(f, gpa, got, len);
 	assert_memory_equal(got + HDR, max + HDR, VNET_FRAME_MAX);
@@ -833,10 +766,10 @@ static void test_rx_budget_bounded(void **state)
 	for (unsigned i = 0; i < N; i++)
 		peer_send(f, pkt, HDR + 60);
 	fx_fd_event(f, EPOLLIN);
-	assert_true(fx_used_idx(f, VNET_RXQ) < N); /* one pass does not take all */
-	assert_true(fx_used_idx(f, VNET_RXQ) > 0);
+	assert_true(fake_ring_used_idx(&f->q[VNET_RXQ]) < N); /* one pass does not take all */
+	assert_true(fake_ring_used_idx(&f->q[VNET_RXQ]) > 0);
 	assert_int_equal(f->loop.events, EPOLLIN); /* the loop calls again */
-	for (; fx_used_idx(f, VNET_RXQ) < N && passes < 10; passes++)
+	for (; fake_ring_used_idx(&f->q[VNET_RXQ]) < N && passes < 10; passes++)
 		fx_fd_event(f, EPOLLIN);
 	assert_int_equal(fx_stat(f, "rx-packets"), N);
 	free(pkt);
@@ -846,11 +779,11 @@ static void test_rx_budget_bounded(void **state)
 static void test_rx_readable_segment_fails(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
-	uint64_t buf = fx_alloc(f, 4096);
-	struct seg s[2] = { { buf, 64, false }, { buf + 64, 2048, true } };
+	uint64_t buf = fake_ring_alloc(&f->mem, 4096);
+	struct fake_ring_seg s[2] = { { buf, 64, false }, { buf + 64, 2048, true } };
 	uint8_t *pkt = mkpkt(60, 0, 0, 1);
 
-	fx_post(f, VNET_RXQ, s, 2);
+	fake_ring_post(&f->q[VNET_RXQ], s, 2);
 	peer_send(f, pkt, HDR + 60);
 	fx_fd_event(f, EPOLLIN);
 	assert_int_equal(f->vd.fails, 1);
@@ -879,7 +812,7 @@ static void test_link_down_and_up(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
 	uint8_t *pkt = mkpkt(60, 0, 0, 1), cfg[8], got[128];
-	struct seg s = { fx_alloc(f, HDR + 60), HDR + 60, false };
+	struct fake_ring_seg s = { fake_ring_alloc(&f->mem, HDR + 60), HDR + 60, false };
 
 	fx_rxbuf(f, 2048);
 	fx_lock(f);
@@ -889,15 +822,15 @@ static void test_link_down_and_up(void **state)
 	assert_int_equal(cfg[6], 0);
 	assert_int_equal(f->vd.cfg_changes, 1);
 	assert_false(f->loop.reg); /* link down: the TAP is not read */
-	fx_w(f, s.gpa, pkt, HDR + 60);
-	fx_post(f, VNET_TXQ, &s, 1);
+	fake_ring_write(&f->mem, s.gpa, pkt, HDR + 60);
+	fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	fx_notify(f, VNET_TXQ);
-	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1); /* completed, dropped */
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 1); /* completed, dropped */
 	assert_int_equal(peer_recv(f, got, sizeof(got)), -1);
 	assert_int_equal(fx_stat(f, "tx-dropped"), 1);
 	peer_send(f, pkt, HDR + 60);
 	fx_notify(f, VNET_RXQ); /* even a kick does not receive while down */
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 0);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 0);
 	fx_lock(f);
 	assert_int_equal(f->info.ops->set_link(f->info.dev, true), 0);
 	f->info.ops->cfg_read(f->info.dev, 0, cfg, 8);
@@ -906,7 +839,7 @@ static void test_link_down_and_up(void **state)
 	assert_int_equal(f->vd.cfg_changes, 2);
 	assert_int_equal(f->loop.events, EPOLLIN);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
 	free(pkt);
 	fx_free(f);
 }
@@ -915,7 +848,7 @@ static void test_backend_gone(void **state)
 {
 	struct fx *f = fx_new(F_MRG);
 	uint8_t *pkt = mkpkt(60, 0, 0, 1);
-	struct seg s = { fx_alloc(f, HDR + 60), HDR + 60, false };
+	struct fake_ring_seg s = { fake_ring_alloc(&f->mem, HDR + 60), HDR + 60, false };
 
 	fx_rxbuf(f, 2048);
 	close(f->peer);
@@ -923,10 +856,10 @@ static void test_backend_gone(void **state)
 	fx_fd_event(f, EPOLLIN | EPOLLHUP);
 	assert_false(f->loop.reg);
 	fx_query_false(f, "backend-ok");
-	fx_w(f, s.gpa, pkt, HDR + 60);
-	fx_post(f, VNET_TXQ, &s, 1);
+	fake_ring_write(&f->mem, s.gpa, pkt, HDR + 60);
+	fake_ring_post(&f->q[VNET_TXQ], &s, 1);
 	fx_notify(f, VNET_TXQ);
-	assert_int_equal(fx_used_idx(f, VNET_TXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 1);
 	assert_int_equal(fx_stat(f, "tx-dropped"), 1);
 	assert_int_equal(f->vd.fails, 0); /* the guest's device is fine */
 	free(pkt);
@@ -959,7 +892,7 @@ static void test_reset_and_reactivate(void **state)
 	fx_rxbuf(f, 2048);
 	peer_send(f, pkt, HDR + 60);
 	fx_fd_event(f, EPOLLIN);
-	assert_int_equal(fx_used_idx(f, VNET_RXQ), 1);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 1);
 	free(pkt);
 	fx_free(f);
 }
@@ -979,6 +912,136 @@ static void test_query(void **state)
 							      "link")), "up");
 	json_decref(obj);
 	fx_free(f);
+}
+
+/* ---- rate limit ---- */
+
+static void fx_set_limit(struct fx *f, uint64_t bps, uint64_t bps_burst, uint64_t pps,
+			 uint64_t pps_burst)
+{
+	struct config_ratelimit lim = { bps, bps_burst, pps, pps_burst };
+
+	fx_lock(f);
+	assert_int_equal(f->info.ops->set_rate_limit(f->info.dev, &lim), 0);
+	fx_unlock(f);
+}
+
+static unsigned fx_kicks(struct fx *f, unsigned q)
+{
+	return __atomic_load_n(&f->vd.kicks[q], __ATOMIC_SEQ_CST);
+}
+
+/* Post n transmit chains of 100-byte frames. */
+static void fx_tx_frames(struct fx *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *pkt = mkpkt(100, 0, 0, i);
+		struct fake_ring_seg s = { fake_ring_alloc(&f->mem, HDR + 100), HDR + 100, false };
+
+		fake_ring_write(&f->mem, s.gpa, pkt, HDR + 100);
+		fake_ring_post(&f->q[VNET_TXQ], &s, 1);
+		free(pkt);
+	}
+}
+
+static unsigned peer_drain(struct fx *f)
+{
+	uint8_t buf[256];
+	unsigned n = 0;
+
+	while (peer_recv(f, buf, sizeof(buf)) > 0)
+		n++;
+	return n;
+}
+
+/* pps=1, burst 2 (from the start): two frames go out, the third chain is
+ * given back and the queue waits for the timer; a kick meanwhile sends
+ * nothing; the timer's callback kicks the queue; lifting the limit sends the
+ * rest. No timer without a limit. */
+static void test_rate_limit_tx(void **state)
+{
+	struct config_ratelimit lim = { .ops = 1, .ops_burst = 2 };
+	struct fx *f = fx_new(F_MRG);
+	unsigned k;
+
+	assert_false(f->loop.timer.reg);
+	fx_free(f);
+	f = fx_new_limited(F_MRG, 0, &lim);
+	assert_true(f->loop.timer.reg);
+	fx_tx_frames(f, 4);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_drain(f), 2);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 2);
+	assert_int_equal(f->vd.vq[VNET_TXQ].last_avail_idx, 2);
+	assert_int_equal(fx_stat(f, "throttled"), 1);
+	assert_int_equal(fx_stat(f, "tx-packets"), 2);
+	assert_int_equal(f->loop.events, EPOLLIN);   /* not EPOLLOUT: the timer resumes */
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_drain(f), 0);
+	k = fx_kicks(f, VNET_TXQ);
+	f->loop.timer.fn(f->loop.timer.opaque, EPOLLIN);
+	assert_int_equal(fx_kicks(f, VNET_TXQ), k + 1);
+	assert_int_equal(fx_kicks(f, VNET_RXQ), 0);
+	fx_set_limit(f, 0, 0, 0, 0);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_drain(f), 2);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_TXQ]), 4);
+	/* bytes: 150-byte bucket, 100-byte frames: one passes, then 50 short */
+	fx_set_limit(f, 1000, 150, 0, 0);
+	fx_tx_frames(f, 2);
+	fx_notify(f, VNET_TXQ);
+	assert_int_equal(peer_drain(f), 1);
+	assert_int_equal(fx_stat(f, "throttled"), 2);
+	fx_free(f);
+}
+
+/* Receive: pps=1, burst 2 set at run time: two packets are read, then the
+ * TAP leaves the epoll set with packets still in it; lifting the limit
+ * kicks the receive queue, which reads the rest and watches again. Bytes
+ * are charged after the read: a 200-byte packet into a 100-byte bucket
+ * passes and leaves a debt that holds the next one back. */
+static void test_rate_limit_rx(void **state)
+{
+	struct fx *f = fx_new(F_MRG);
+	uint8_t *pkt = mkpkt(200, 0, 0, 5);
+	unsigned k;
+
+	fx_set_limit(f, 0, 0, 1, 2);
+	assert_true(f->loop.timer.reg);
+	for (unsigned i = 0; i < 8; i++)
+		fx_rxbuf(f, 2048);
+	fx_notify(f, VNET_RXQ);
+	for (unsigned i = 0; i < 4; i++)
+		peer_send(f, pkt, HDR + 200);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 2);
+	assert_true(!f->loop.reg || !(f->loop.events & EPOLLIN));
+	assert_int_equal(fx_stat(f, "throttled"), 1);
+	k = fx_kicks(f, VNET_RXQ);
+	fx_set_limit(f, 0, 0, 0, 0);
+	assert_int_equal(fx_kicks(f, VNET_RXQ), k + 1);
+	fx_notify(f, VNET_RXQ);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 4);
+	assert_true(f->loop.reg && (f->loop.events & EPOLLIN));
+	fx_set_limit(f, 100, 100, 0, 0);
+	peer_send(f, pkt, HDR + 200);
+	peer_send(f, pkt, HDR + 200);
+	fx_fd_event(f, EPOLLIN);
+	assert_int_equal(fake_ring_used_idx(&f->q[VNET_RXQ]), 5);
+	assert_int_equal(fx_stat(f, "rx-packets"), 5);
+	assert_int_equal(fx_stat(f, "throttled"), 2);
+	/* reset ends the wait and watches nothing; destroy unregisters the timer */
+	fx_lock(f);
+	f->info.ops->reset(f->info.dev);
+	fx_unlock(f);
+	assert_false(f->loop.reg);
+	f->info.ops->destroy(f->info.dev);
+	assert_false(f->loop.timer.reg);
+	close(f->peer);   /* the rest of fx_free */
+	pthread_mutex_destroy(&f->vd.lock);
+	free(f->ram);
+	free(f);
+	free(pkt);
 }
 
 /* ---- the TAP attach checks that need no privileges ---- */
@@ -1043,6 +1106,8 @@ int main(void)
 		cmocka_unit_test(test_backend_gone),
 		cmocka_unit_test(test_reset_and_reactivate),
 		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_rate_limit_tx),
+		cmocka_unit_test(test_rate_limit_rx),
 		cmocka_unit_test(test_tap_missing),
 		cmocka_unit_test(test_fd_not_a_tap),
 	};

@@ -35,7 +35,12 @@
  *
  * Durability: FLUSH is blk_flush (fdatasync) and completes after it; when
  * the driver did not negotiate VIRTIO_BLK_F_FLUSH the device is
- * write-through: every write is followed by a flush before it completes. */
+ * write-through: every write is followed by a flush before it completes.
+ *
+ * Rate limit (bps/iops, vlimit.h): each parsed request asks the disk's
+ * limiter for its data bytes (reads and writes) and one operation before it
+ * starts; a refused one goes back to its ring (virtqueue_unpop) and the
+ * queue waits, kicks off, until the limiter's timer kicks it. */
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +55,7 @@
 #include "config.h"
 #include "virtio/virtio.h"
 #include "virtio/virtqueue.h"
+#include "virtio/vlimit.h"
 
 /* Feature bits (5.2.3). */
 #define VBLK_F_SIZE_MAX     1
@@ -198,6 +204,7 @@ struct vblk {
 	struct vblk_queue queues[VIRTIO_MAX_QUEUES];
 	uint8_t cfg[VBLK_CFG_SIZE];
 	struct vblk_stats stats;   /* device lock */
+	struct vlimit limit;       /* device lock */
 
 	pthread_mutex_t io_lock;
 	pthread_cond_t idle;       /* inflight reached 0 while cancelling */
@@ -936,7 +943,16 @@ static uint8_t vblk_parse(struct vblk *d, struct vblk_req *r)
 	return st;
 }
 
-/* Handle one popped chain; -EINVAL when the device failed. */
+/* The bytes a request counts against the bps limit: its data, if any. */
+static uint64_t vblk_limit_bytes(const struct vblk_req *r, uint8_t st)
+{
+	bool data = r->kind == VBLK_READ || r->kind == VBLK_WRITE;
+
+	return st == VBLK_S_ASYNC && data ? r->bytes : 0;
+}
+
+/* Handle one popped chain: 0, 1 when the rate limit holds it back (give it
+ * back), -EINVAL when the device failed. */
 static int vblk_handle(struct vblk *d, struct vblk_queue *q, struct vblk_req *r)
 {
 	struct virtqueue_chain *c = r->chain;
@@ -952,6 +968,8 @@ static int vblk_handle(struct vblk *d, struct vblk_queue *q, struct vblk_req *r)
 	last = &c->in[c->nin - 1];
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 	st = vblk_parse(d, r);
+	if (!vlimit_admit(&d->limit, q->index, vblk_limit_bytes(r, st), 1))
+		return 1;
 	if (st == VBLK_S_ASYNC) {
 		vblk_start(d, r);
 		return 0;
@@ -985,10 +1003,13 @@ static void vblk_pop_all(struct vblk *d, struct vblk_queue *q, struct virtqueue 
 			return;
 		}
 		q->free = r->next;
-		if (vblk_handle(d, q, r) < 0) {
-			virtqueue_unpop(vq);   /* the failed device leaves it unused */
+		ret = vblk_handle(d, q, r);
+		if (ret != 0) {
+			virtqueue_unpop(vq);   /* unused: failed device, or throttled */
 			r->next = q->free;
 			q->free = r;
+			if (ret > 0)
+				virtqueue_set_notify(vq, false);   /* the timer kicks us */
 			return;
 		}
 	}
@@ -1113,6 +1134,7 @@ static void vblk_reset(void *dev)
 	vblk_quiesce(d);
 	for (unsigned i = 0; i < d->nqueues; i++)
 		vblk_queue_free_slots(&d->queues[i]);
+	vlimit_reset(&d->limit);
 	d->features = 0;
 }
 
@@ -1146,6 +1168,9 @@ static void vblk_query_stats(const struct vblk *d, json_t *obj)
 	json_object_set_new(st, "wr_total_time_ns", json_integer((json_int_t)s->wr_ns));
 	json_object_set_new(st, "flush_total_time_ns", json_integer((json_int_t)s->flush_ns));
 	json_object_set_new(st, "unmap_total_time_ns", json_integer((json_int_t)s->unmap_ns));
+	json_object_set_new(st, "throttled", json_integer((json_int_t)d->limit.throttled));
+	json_object_set_new(st, "throttled_total_time_ns",
+			    json_integer((json_int_t)d->limit.throttled_ns));
 	json_object_set_new(obj, "stats", st);
 }
 
@@ -1160,7 +1185,15 @@ static void vblk_query(void *dev, json_t *obj)
 	json_object_set_new(obj, "size", json_integer((json_int_t)d->size));
 	json_object_set_new(obj, "blk_size", json_integer(d->blk_size));
 	json_object_set_new(obj, "queues", json_integer(d->nqueues));
+	vlimit_query(&d->limit, obj);
 	vblk_query_stats(d, obj);
+}
+
+static int vblk_set_rate_limit(void *dev, const struct config_ratelimit *limit)
+{
+	struct vblk *d = dev;
+
+	return vlimit_set(&d->limit, limit);
 }
 
 static void vblk_free(struct vblk *d)
@@ -1169,6 +1202,7 @@ static void vblk_free(struct vblk *d)
 		vblk_queue_free_slots(&d->queues[i]);
 	for (unsigned i = 0; i < d->npool; i++)
 		free(d->pool[i]);
+	vlimit_destroy(&d->limit);
 	pthread_cond_destroy(&d->idle);
 	pthread_mutex_destroy(&d->io_lock);
 	free(d->path);
@@ -1195,6 +1229,7 @@ static const struct virtio_device_ops vblk_ops = {
 	.reset = vblk_reset,
 	.query = vblk_query,
 	.set_link = NULL,
+	.set_rate_limit = vblk_set_rate_limit,
 	.destroy = vblk_destroy,
 };
 
@@ -1343,7 +1378,10 @@ int vblk_create(const struct virtio_env *env, const struct config_disk *cfg,
 		log_error("%s: out of memory", cfg->id);
 		return -ENOMEM;
 	}
-	ret = vblk_open(d, cfg);
+	/* first: it makes d->limit safe for vblk_free, even when it fails */
+	ret = vlimit_init(&d->limit, env->loop, &d->handle, cfg->id, &cfg->limit);
+	if (ret == 0)
+		ret = vblk_open(d, cfg);
 	if (ret) {
 		vblk_free(d);
 		return ret;

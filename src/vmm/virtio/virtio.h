@@ -21,6 +21,9 @@
 struct config_console;
 struct config_disk;
 struct config_net;
+struct config_ratelimit;
+struct config_vsock;
+struct config_balloon;
 struct devhost;
 struct evloop;
 struct gmem;
@@ -90,6 +93,12 @@ struct virtio_device_ops {
 	void (*query)(void *dev, json_t *obj);
 	/* Optional: set-link (virtio-net). 0 or -errno. */
 	int (*set_link)(void *dev, bool up);
+	/* Optional: set-rate-limit (virtio-blk, virtio-net): replace the
+	 * device's limits; takes effect for the next request. 0 or -errno. */
+	int (*set_rate_limit)(void *dev, const struct config_ratelimit *limit);
+	/* Optional: balloon-set (virtio-balloon): the guest should give the
+	 * host enough pages that it keeps target bytes. 0 or -errno. */
+	int (*balloon_set)(void *dev, uint64_t target);
 	/* Free the device's state; the transport no longer calls anything. */
 	void (*destroy)(void *dev);
 };
@@ -117,7 +126,7 @@ struct virtio_env {
 };
 
 /* ---- device constructors (one file each: vblk.c, vnet.c, vconsole.c,
- * vrng.c) ----
+ * vrng.c, vvsock.c, vballoon.c) ----
  * Build the device's state from its configuration entry and describe it in
  * *info. Errors (missing image, image locked by another user, TAP that does
  * not exist, ...) are logged once, naming the device id and the problem;
@@ -130,6 +139,10 @@ int vnet_create(const struct virtio_env *env, const struct config_net *cfg,
 int vconsole_create(const struct virtio_env *env, const struct config_console *cfg,
 		    struct virtio_dev_info *info);
 int vrng_create(const struct virtio_env *env, struct virtio_dev_info *info);
+int vvsock_create(const struct virtio_env *env, const struct config_vsock *cfg,
+		  struct virtio_dev_info *info);
+int vballoon_create(const struct virtio_env *env, const struct config_balloon *cfg,
+		    struct virtio_dev_info *info);
 
 /* ---- device -> transport (device lock held unless said otherwise) ---- */
 

@@ -65,12 +65,36 @@ static int virtio_devices_rng(const struct virtio_env *env, const struct vm_conf
 	return vrng_create(env, info);
 }
 
+static unsigned virtio_devices_nvsock(const struct vm_config *cfg)
+{
+	return cfg->vsock.enabled ? 1 : 0;
+}
+
+static int virtio_devices_vsock(const struct virtio_env *env, const struct vm_config *cfg,
+				unsigned i, struct virtio_dev_info *info)
+{
+	return vvsock_create(env, &cfg->vsock, info);
+}
+
+static unsigned virtio_devices_nballoon(const struct vm_config *cfg)
+{
+	return cfg->balloon.enabled ? 1 : 0;
+}
+
+static int virtio_devices_balloon(const struct virtio_env *env, const struct vm_config *cfg,
+				  unsigned i, struct virtio_dev_info *info)
+{
+	return vballoon_create(env, &cfg->balloon, info);
+}
+
 /* The plug order. */
 static const struct virtio_kind virtio_kinds[] = {
 	{ "disk", virtio_devices_ndisks, virtio_devices_disk },
 	{ "net", virtio_devices_nnets, virtio_devices_net },
 	{ "console", virtio_devices_nconsoles, virtio_devices_console },
 	{ "rng", virtio_devices_nrng, virtio_devices_rng },
+	{ "vsock", virtio_devices_nvsock, virtio_devices_vsock },
+	{ "balloon", virtio_devices_nballoon, virtio_devices_balloon },
 };
 
 static int virtio_devices_plug(struct virtio_devices *list, struct pci_bus *bus,

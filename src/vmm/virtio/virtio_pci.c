@@ -1014,3 +1014,25 @@ int virtio_pci_set_link(struct virtio_dev *vd, bool up)
 	pthread_mutex_unlock(&vd->lock);
 	return ret;
 }
+
+int virtio_pci_set_rate_limit(struct virtio_dev *vd, const struct config_ratelimit *limit)
+{
+	int ret = -ENOTSUP;
+
+	pthread_mutex_lock(&vd->lock);
+	if (vd->info.ops->set_rate_limit)
+		ret = vd->info.ops->set_rate_limit(vd->info.dev, limit);
+	pthread_mutex_unlock(&vd->lock);
+	return ret;
+}
+
+int virtio_pci_balloon_set(struct virtio_dev *vd, uint64_t target)
+{
+	int ret = -ENOTSUP;
+
+	pthread_mutex_lock(&vd->lock);
+	if (vd->info.ops->balloon_set)
+		ret = vd->info.ops->balloon_set(vd->info.dev, target);
+	pthread_mutex_unlock(&vd->lock);
+	return ret;
+}

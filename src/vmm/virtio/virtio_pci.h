@@ -108,5 +108,8 @@ void virtio_pci_query(struct virtio_dev *vd, json_t *obj);
 void virtio_pci_query_device(struct virtio_dev *vd, json_t *obj);
 /* ops->set_link: 0, -ENOTSUP (the device has no link), or its error. */
 int virtio_pci_set_link(struct virtio_dev *vd, bool up);
+/* ops->set_rate_limit / ops->balloon_set, the same way. */
+int virtio_pci_set_rate_limit(struct virtio_dev *vd, const struct config_ratelimit *limit);
+int virtio_pci_balloon_set(struct virtio_dev *vd, uint64_t target);
 
 #endif

@@ -36,6 +36,14 @@
  * kicks the queue. A pass handles at most VNET_TX_BUDGET chains, then
  * kicks itself.
  *
+ * Rate limit (bps/pps, vlimit.h; one limiter for both directions): a frame
+ * to transmit asks for its bytes and one packet before the writev (taken
+ * unless it hit EAGAIN); refused, the chain goes back and the transmit
+ * queue waits for the limiter's timer.
+ * Receive asks for one packet (and no byte debt) before each read and is
+ * charged the frame's bytes after it; refused, the TAP is taken out of the
+ * epoll set (no EPOLLIN) until the timer kicks the receive queue.
+ *
  * Link down: transmitted frames are dropped (counted), the TAP is not read.
  * A backend that fails for good (EOF, EBADFD: the TAP was deleted) is
  * dropped from the loop; from then on frames are dropped and counted.
@@ -66,6 +74,7 @@
 #include "common/util.h"
 #include "config.h"
 #include "virtio/virtqueue.h"
+#include "virtio/vlimit.h"
 
 #define VNET_PKT_MAX    (VNET_HDR_LEN + VNET_FRAME_MAX)
 #define VNET_RX_BUF     (VNET_PKT_MAX + 1) /* one spare byte shows an oversize packet */
@@ -172,6 +181,7 @@ struct vnet {
 	struct virtqueue_chain *txc;
 	struct iovec tx_iov[VNET_QUEUE_MAX + 1];
 	struct vnet_stats st;
+	struct vlimit limit;
 };
 
 static bool vnet_has(const struct vnet *n, unsigned bit)
@@ -189,7 +199,7 @@ static uint32_t vnet_watch_mask(const struct vnet *n)
 
 	if (!n->active || n->failed || n->dead)
 		return 0;
-	if (n->link_up && !n->rx_starved)
+	if (n->link_up && !n->rx_starved && !vlimit_waiting(&n->limit, VNET_RXQ))
 		mask |= EPOLLIN;
 	if (n->tx_blocked)
 		mask |= EPOLLOUT;
@@ -459,6 +469,7 @@ static int vnet_rx_read(struct vnet *n, struct virtqueue *vq)
 		len = read(n->be.fd, n->bounce, VNET_RX_BUF);
 	if (len <= 0)
 		return vnet_rx_error(n, len < 0 ? errno : 0);
+	vlimit_charge(&n->limit, (uint64_t)len - MIN((uint64_t)len, VNET_HDR_LEN), 1);
 	if (len > VNET_PKT_MAX || len < VNET_HDR_LEN + VNET_ETH_HLEN) {
 		n->st.rx_errors++;
 		return 1;
@@ -481,6 +492,8 @@ static int vnet_rx_step(struct vnet *n, struct virtqueue *vq)
 		return ret;
 	if (!vnet_win_count(n->win))
 		return vnet_rx_starve(n, vq);
+	if (!vlimit_may(&n->limit, VNET_RXQ, 0, 1))
+		return 0;   /* the timer kicks the receive queue */
 	return vnet_rx_read(n, vq);
 }
 
@@ -580,12 +593,14 @@ static int vnet_tx_write(struct vnet *n, unsigned cnt, uint64_t frame_len)
 }
 
 /* Send the popped chain: 0 (done: the chain is to be completed), -EAGAIN
- * (give it back and wait), -EPROTO (device-writable segments). */
+ * (give it back and wait for EPOLLOUT), -EBUSY (give it back: the rate
+ * limit's timer kicks the queue), -EPROTO (device-writable segments). */
 static int vnet_tx_chain(struct vnet *n)
 {
 	const struct virtqueue_chain *c = n->txc;
 	struct vnet_hdr h;
 	uint64_t frame_len;
+	int ret;
 
 	if (c->nin)
 		return -EPROTO;
@@ -607,8 +622,13 @@ static int vnet_tx_chain(struct vnet *n)
 		n->st.tx_malformed++;
 		return 0;
 	}
+	if (!vlimit_may(&n->limit, VNET_TXQ, frame_len, 1))
+		return -EBUSY;
 	h.num_buffers = 0;
-	return vnet_tx_write(n, vnet_tx_iov(n, &h), frame_len);
+	ret = vnet_tx_write(n, vnet_tx_iov(n, &h), frame_len);
+	if (ret != -EAGAIN)
+		vlimit_charge(&n->limit, frame_len, 1);   /* not when it is retried */
+	return ret;
 }
 
 /* Pop, send and complete up to VNET_TX_BUDGET chains, each completed at
@@ -627,9 +647,9 @@ static int vnet_tx_batch(struct vnet *n, struct virtqueue *vq)
 		if (ret <= 0)
 			return ret < 0 ? ret : nd;
 		ret = vnet_tx_chain(n);
-		if (ret == -EAGAIN) {
+		if (ret == -EAGAIN || ret == -EBUSY) {
 			(void)virtqueue_unpop(vq);
-			n->tx_blocked = true;
+			n->tx_blocked = ret == -EAGAIN;
 			break;
 		}
 		if (ret < 0) {
@@ -752,6 +772,7 @@ static void vnet_reset(void *dev)
 	n->features = 0;
 	n->pending = 0;
 	vnet_win_clear(n->win);
+	vlimit_reset(&n->limit);
 	vnet_watch(n);
 }
 
@@ -777,7 +798,18 @@ static void vnet_query(void *dev, json_t *obj)
 		memcpy(&v, (const uint8_t *)&n->st + vnet_stat_names[i].off, sizeof(v));
 		json_object_set_new(st, vnet_stat_names[i].name, json_integer((json_int_t)v));
 	}
+	json_object_set_new(st, "throttled", json_integer((json_int_t)n->limit.throttled));
+	json_object_set_new(st, "throttled-total-time-ns",
+			    json_integer((json_int_t)n->limit.throttled_ns));
 	json_object_set_new(obj, "stats", st);
+	vlimit_query(&n->limit, obj);
+}
+
+static int vnet_set_rate_limit(void *dev, const struct config_ratelimit *limit)
+{
+	struct vnet *n = dev;
+
+	return vlimit_set(&n->limit, limit);   /* kicks the queues that waited */
 }
 
 static int vnet_set_link(void *dev, bool up)
@@ -796,6 +828,7 @@ static int vnet_set_link(void *dev, bool up)
 
 static void vnet_free(struct vnet *n)
 {
+	vlimit_destroy(&n->limit);
 	if (n->be.fd >= 0)
 		close(n->be.fd);
 	virtqueue_chain_free(n->txc);
@@ -823,6 +856,7 @@ static const struct virtio_device_ops vnet_ops = {
 	.reset = vnet_reset,
 	.query = vnet_query,
 	.set_link = vnet_set_link,
+	.set_rate_limit = vnet_set_rate_limit,
 	.destroy = vnet_destroy,
 };
 
@@ -860,10 +894,13 @@ static int vnet_alloc(const struct virtio_env *env, const struct config_net *cfg
 		      const struct vnet_backend *be, struct vnet **out)
 {
 	struct vnet *n = calloc(1, sizeof(*n));
+	int ret;
 
 	if (!n)
 		return -ENOMEM;
 	n->be = *be;
+	/* first: it makes n->limit safe for vnet_free, even when it fails */
+	ret = vlimit_init(&n->limit, env->loop, &n->vd, cfg->id, &cfg->limit);
 	n->loop = env->loop;
 	n->link_up = true;
 	snprintf(n->id, sizeof(n->id), "%s", cfg->id);
@@ -873,6 +910,8 @@ static int vnet_alloc(const struct virtio_env *env, const struct config_net *cfg
 	*out = n;
 	if (!n->win || !n->bounce || !n->txc)
 		return -ENOMEM;
+	if (ret < 0)
+		return ret;
 	if (cfg->mac_set)
 		memcpy(n->mac, cfg->mac, sizeof(n->mac));
 	else
