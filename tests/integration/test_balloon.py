@@ -90,8 +90,9 @@ def test_balloon_inflate_deflate(vm_factory):
     assert q["stats-requests"] >= 1, q
     # Back to the whole RAM: the guest deflates and uses the memory again.
     assert vm.qmp.cmd("balloon-set", target=RAM) == {"return": {}}
-    vm.wait_serial("testguest: balloon: deflated")
-    m = re.search(r"balloon: deflated (\d+) zero=(\d+)", vm.serial())
+    # The whole line: the serial file may hold only part of it so far.
+    m = wait_until("the deflated line",
+                   lambda: re.search(r"balloon: deflated (\d+) zero=(\d+)\r?\n", vm.serial()))
     assert m and int(m.group(1)) == n // 4096, vm.serial()
     assert int(m.group(2)) == n // 4096, vm.serial()   # every inflated page was discarded
     assert vm.wait() == 0, vm.stderr() + vm.serial()

@@ -29,7 +29,10 @@ def test_rng_workload(kvm):
     assert "testguest: rng: PASS" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0, r.stderr
     notifies, exits = notify_counts(r.stderr)["rng0"]
-    assert notifies >= 256, r.stderr
+    # One queue_notify per doorbell the event loop saw; two doorbells that
+    # land before the loop reads the eventfd count once (legal coalescing),
+    # so the count can fall a little short of the 256 requests.
+    assert notifies >= 200, r.stderr
     # With KVM ioeventfds the doorbells never exit; without, every one does.
     assert exits == 0 or exits >= 256, r.stderr
 
