@@ -16,12 +16,14 @@
  * gets its own result. */
 #include <errno.h>
 #include <limits.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "block/block.h"
+#include "block/blkuring.h"
 #include "block/drivers.h"
 #include "common/log.h"
 
@@ -42,6 +44,7 @@ struct blk_aio {
 	uint64_t merged;          /* requests that rode along in a merged call */
 	unsigned nthreads;
 	pthread_t threads[BLKAIO_THREADS];
+	struct blk_uring *uring;  /* O_DIRECT raw: reads, writes, flushes (blkuring.c) */
 };
 
 /* What one worker took off the queue. */
@@ -207,8 +210,11 @@ static int blkaio_grow(struct blk_aio *a)
 	return 0;
 }
 
+/* The ring drains first; it stays allocated until the workers are gone, as
+ * a worker's done() may still submit (and be refused: -ESHUTDOWN). */
 static void blkaio_free(struct blk_aio *a)
 {
+	blk_uring_stop(a->uring);
 	pthread_mutex_lock(&a->lock);
 	a->stop = true;
 	pthread_cond_broadcast(&a->cond);
@@ -217,6 +223,7 @@ static void blkaio_free(struct blk_aio *a)
 		pthread_join(a->threads[i], NULL);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
+	blk_uring_free(a->uring);
 	free(a->q);
 	free(a);
 }
@@ -253,7 +260,9 @@ static int blkaio_create(struct blk *b, struct blk_aio **out)
 	a->b = b;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	ret = blkaio_start(a);
+	ret = blk_uring_create(b, io_uring_queue_init, &a->uring);
+	if (!ret)
+		ret = blkaio_start(a);
 	if (ret) {
 		blkaio_free(a);
 		return ret;
@@ -291,6 +300,12 @@ int blk_aio_submit(struct blk *b, struct blk_req *req)
 	ret = blkaio_get(b, &a);
 	if (ret)
 		return ret;
+	if (a->uring) {
+		ret = blk_uring_submit(a->uring, req);
+		if (ret <= 0)
+			return ret;
+		ret = 0;   /* not for the ring: the pool runs it */
+	}
 	pthread_mutex_lock(&a->lock);
 	if (a->stop)
 		ret = -ESHUTDOWN;
@@ -306,6 +321,13 @@ int blk_aio_submit(struct blk *b, struct blk_req *req)
 	}
 	pthread_mutex_unlock(&a->lock);
 	return ret;
+}
+
+bool blk_aio_uring(struct blk *b)
+{
+	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);
+
+	return a && a->uring;
 }
 
 uint64_t blk_aio_merged(struct blk *b)

@@ -507,6 +507,11 @@ int blk_file_open_posix(const char *path, unsigned flags, struct blk_file **out)
 	return 0;
 }
 
+int blk_file_fd(struct blk_file *f)
+{
+	return f && f->ops == &posix_ops ? posix_of(f)->fd : -1;
+}
+
 void blk_file_close(struct blk_file *f)
 {
 	if (f)

@@ -4,7 +4,8 @@
  * write and flush for crash-consistency tests. Formats (raw, qcow2) reach
  * storage only through this interface.
  * Additive changes by block-core: blk_file.align, the optional ops
- * data_extent and allocate, and the blk_file_truncate/punch helpers. */
+ * data_extent and allocate, and the blk_file_truncate/punch helpers.
+ * Additive change by uring: blk_file_fd (io_uring submits on the fd). */
 #ifndef VMKIT_BLKFILE_H
 #define VMKIT_BLKFILE_H
 
@@ -72,6 +73,8 @@ int blk_file_open_mem(const void *data, size_t len, struct blk_file **out);
 /* For memory files: the current contents (valid until the next write). */
 const uint8_t *blk_file_mem_data(struct blk_file *f, size_t *len);
 void blk_file_close(struct blk_file *f); /* NULL is fine */
+/* The descriptor of a POSIX file (for io_uring); -1 for any other file. */
+int blk_file_fd(struct blk_file *f);
 
 /* Write log: every pwrite/truncate/punch/flush on the wrapped file in order. */
 enum blk_wlog_kind { BLK_WLOG_WRITE, BLK_WLOG_FLUSH, BLK_WLOG_TRUNCATE, BLK_WLOG_PUNCH };

@@ -15,5 +15,8 @@ extern const struct blk_driver qcow2_driver;  /* qcow2.c */
 /* Stop b's worker threads after they finish the queued requests (blkaio.c).
  * Called by blk_close; NULL pool is fine. */
 void blk_aio_destroy(struct blk *b);
+/* Does b's pool send reads/writes/flushes through io_uring (blkuring.c)?
+ * False until the first blk_aio_submit(). */
+bool blk_aio_uring(struct blk *b);
 
 #endif

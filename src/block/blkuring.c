@@ -1,0 +1,421 @@
+/* blkuring: the io_uring path for raw images on O_DIRECT files (cache=none).
+ * Owns one ring per image and its completion thread. A read, write or
+ * flush is put on the ring by the thread that submits it (readv, writev,
+ * fdatasync on the file's descriptor at the guest offset: raw maps offsets
+ * one to one), under the ring lock, so there is no hand-off before the
+ * device sees it. At most BLKURING_DEPTH requests are on the ring; the rest
+ * wait in a queue, so the completion queue never overflows. The completion
+ * thread waits for completions, takes them in batches, refills the ring and
+ * calls each request's done() with 0 or -errno. A short transfer is not a
+ * result: the remainder goes back on the ring (a read that reaches the end
+ * of the file reads zeros, as the synchronous API does). Requests the
+ * synchronous API would refuse (read-only image, beyond the end) and
+ * unaligned ones go to the worker pool, which reports their errors. */
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/blkuring.h"
+#include "block/drivers.h"
+#include "common/log.h"
+
+#define BLKURING_ENTRIES 256u                    /* SQ size (CQ: twice) */
+#define BLKURING_DEPTH (BLKURING_ENTRIES - 1u)   /* one entry left for the wake-up */
+#define BLKURING_BATCH 64u
+
+struct blk_uring {
+	struct blk *b;
+	int fd;
+	uint32_t align;
+	struct io_uring ring;
+	pthread_mutex_t lock;      /* the SQ and everything below */
+	struct blk_uring_op *head, *tail;   /* waiting for room on the ring */
+	unsigned inflight;         /* requests on the ring */
+	bool stop;
+	bool started;              /* thread running */
+	pthread_t thread;
+};
+
+void blk_uring_op_init(struct blk_uring_op *op, struct blk_req *req)
+{
+	memset(op, 0, sizeof(*op));
+	op->req = req;
+	op->iov = req->iov;
+	op->iovcnt = req->iovcnt;
+	op->off = req->off;
+	for (int i = 0; i < req->iovcnt; i++)
+		op->left += req->iov[i].iov_len;
+}
+
+/* Zeros over everything after the first `skip` bytes of op's segments. */
+static void blkuring_zero_tail(struct blk_uring_op *op, uint64_t skip)
+{
+	for (int i = 0; i < op->iovcnt; i++) {
+		size_t len = op->iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		memset((uint8_t *)op->iov[i].iov_base + skip, 0, len - skip);
+		skip = 0;
+	}
+}
+
+/* Point op at what follows its first n bytes (0 < n < op->left). */
+static int blkuring_skip(struct blk_uring_op *op, uint64_t n)
+{
+	int i = 0, k = 0;
+	struct iovec *rem;
+
+	while (n >= op->iov[i].iov_len) {
+		n -= op->iov[i].iov_len;
+		i++;
+	}
+	rem = malloc((size_t)(op->iovcnt - i) * sizeof(*rem));
+	if (!rem)
+		return -ENOMEM;
+	for (; i < op->iovcnt; i++, k++) {
+		rem[k].iov_base = (uint8_t *)op->iov[i].iov_base + n;
+		rem[k].iov_len = op->iov[i].iov_len - n;
+		n = 0;
+	}
+	free(op->rem);
+	op->rem = rem;
+	op->iov = rem;
+	op->iovcnt = k;
+	return 0;
+}
+
+static int blkuring_finish(struct blk_uring_op *op, int ret)
+{
+	op->ret = ret;
+	return 0;
+}
+
+int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align)
+{
+	bool read = op->req->op == BLK_OP_READ;
+	uint64_t n;
+
+	if (res == -EINTR || res == -EAGAIN)
+		return 1;
+	if (res < 0 || op->req->op == BLK_OP_FLUSH)
+		return blkuring_finish(op, res < 0 ? res : 0);
+	n = (uint64_t)res;
+	if (n >= op->left)
+		return blkuring_finish(op, 0);
+	if (read && (n == 0 || (align > 1 && (n & (align - 1))))) {
+		blkuring_zero_tail(op, n);   /* end of file: the rest reads as zeros */
+		return blkuring_finish(op, 0);
+	}
+	if (n == 0)
+		return blkuring_finish(op, -EIO);   /* a write that makes no progress */
+	if (blkuring_skip(op, n))
+		return blkuring_finish(op, -ENOMEM);
+	op->off += n;
+	op->left -= n;
+	return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Submission                                                             */
+
+static void blkuring_prep(struct blk_uring *u, struct io_uring_sqe *sqe, struct blk_uring_op *op)
+{
+	switch (op->req->op) {
+	case BLK_OP_READ:
+		io_uring_prep_readv(sqe, u->fd, op->iov, (unsigned)op->iovcnt, op->off);
+		break;
+	case BLK_OP_WRITE:
+		io_uring_prep_writev(sqe, u->fd, op->iov, (unsigned)op->iovcnt, op->off);
+		break;
+	case BLK_OP_FLUSH:
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, op);
+}
+
+static void blkuring_enter_locked(struct blk_uring *u)
+{
+	int ret;
+
+	for (int tries = 0; tries < 100; tries++) {
+		ret = io_uring_submit(&u->ring);
+		if (ret >= 0 || (ret != -EINTR && ret != -EAGAIN))
+			break;
+	}
+	if (ret < 0)
+		log_error("%s: io_uring submit failed: %s", u->b->filename, strerror(-ret));
+}
+
+/* Move waiting requests onto the ring while there is room (lock held). */
+static void blkuring_fill_locked(struct blk_uring *u)
+{
+	unsigned queued = 0;
+
+	while (u->head && u->inflight < BLKURING_DEPTH) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		struct blk_uring_op *op = u->head;
+
+		if (!sqe)
+			break;
+		u->head = op->next;
+		if (!u->head)
+			u->tail = NULL;
+		op->next = NULL;
+		blkuring_prep(u, sqe, op);
+		u->inflight++;
+		queued++;
+	}
+	if (queued)
+		blkuring_enter_locked(u);
+}
+
+/* Would the synchronous API run this read or write as it is, and can
+ * O_DIRECT take its buffers? Otherwise the pool runs it (and reports). */
+static bool blkuring_rw_ok(struct blk_uring *u, const struct blk_req *req)
+{
+	uint64_t a = u->align, size = __atomic_load_n(&u->b->size, __ATOMIC_ACQUIRE), len = 0;
+
+	if (req->iovcnt <= 0 || req->iovcnt > IOV_MAX || !req->iov)
+		return false;
+	if (req->op == BLK_OP_WRITE && u->b->readonly)
+		return false;
+	for (int i = 0; i < req->iovcnt; i++) {
+		const struct iovec *v = &req->iov[i];
+
+		if (!v->iov_base || !v->iov_len || v->iov_len > UINT64_MAX - len)
+			return false;
+		if (((uintptr_t)v->iov_base | v->iov_len) & (a - 1))
+			return false;
+		len += v->iov_len;
+	}
+	if ((req->off & (a - 1)) || len > size || req->off > size - len)
+		return false;
+	return len <= INT_MAX;   /* a CQE's result is an int */
+}
+
+static bool blkuring_takes(struct blk_uring *u, const struct blk_req *req)
+{
+	switch (req->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		return blkuring_rw_ok(u, req);
+	case BLK_OP_FLUSH:
+		return !u->b->readonly;   /* blk_flush is a no-op there */
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		return false;
+	}
+	return false;
+}
+
+int blk_uring_submit(struct blk_uring *u, struct blk_req *req)
+{
+	struct blk_uring_op *op;
+	int ret = 0;
+
+	if (!blkuring_takes(u, req))
+		return 1;
+	op = malloc(sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	blk_uring_op_init(op, req);
+	pthread_mutex_lock(&u->lock);
+	if (u->stop) {
+		ret = -ESHUTDOWN;
+	} else {
+		if (u->tail)
+			u->tail->next = op;
+		else
+			u->head = op;
+		u->tail = op;
+		blkuring_fill_locked(u);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (ret)
+		free(op);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Completion                                                             */
+
+/* Sort one batch of completions: finished requests onto *done, remainders
+ * back to the front of the queue. Returns the requests that left the ring. */
+static unsigned blkuring_sort(struct blk_uring *u, struct io_uring_cqe **cqes, unsigned n,
+			      struct blk_uring_op **done, struct blk_uring_op **again)
+{
+	unsigned left_ring = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct blk_uring_op *op = io_uring_cqe_get_data(cqes[i]);
+
+		if (!op)
+			continue;   /* the wake-up from blk_uring_stop */
+		left_ring++;
+		if (blk_uring_op_advance(op, cqes[i]->res, u->align)) {
+			op->next = *again;
+			*again = op;
+		} else {
+			op->next = *done;
+			*done = op;
+		}
+	}
+	return left_ring;
+}
+
+static void blkuring_complete(struct blk_uring_op *done)
+{
+	while (done) {
+		struct blk_uring_op *op = done;
+		struct blk_req *req = op->req;
+		int ret = op->ret;
+
+		done = op->next;
+		free(op->rem);
+		free(op);
+		req->done(req, ret);
+	}
+}
+
+/* Handle one batch; false once stopped and nothing is left. */
+static bool blkuring_batch(struct blk_uring *u, struct io_uring_cqe **cqes, unsigned n)
+{
+	struct blk_uring_op *done = NULL, *again = NULL;
+	unsigned left_ring = blkuring_sort(u, cqes, n, &done, &again);
+	bool more;
+
+	io_uring_cq_advance(&u->ring, n);
+	pthread_mutex_lock(&u->lock);
+	u->inflight -= left_ring;
+	while (again) {
+		struct blk_uring_op *op = again;
+
+		again = op->next;
+		op->next = u->head;
+		u->head = op;
+		if (!u->tail)
+			u->tail = op;
+	}
+	blkuring_fill_locked(u);
+	more = !u->stop || u->inflight || u->head;
+	pthread_mutex_unlock(&u->lock);
+	blkuring_complete(done);
+	return more;
+}
+
+static void *blkuring_thread(void *arg)
+{
+	struct blk_uring *u = arg;
+	struct io_uring_cqe *cqes[BLKURING_BATCH];
+	bool more = true;
+
+	while (more) {
+		struct io_uring_cqe *cqe;
+		int ret = io_uring_wait_cqe(&u->ring, &cqe);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME)
+			log_error("%s: io_uring wait failed: %s", u->b->filename, strerror(-ret));
+		if (ret < 0)
+			continue;
+		more = blkuring_batch(u, cqes, io_uring_peek_batch_cqe(&u->ring, cqes,
+									  BLKURING_BATCH));
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Life cycle                                                             */
+
+void blk_uring_stop(struct blk_uring *u)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!u || !u->started)
+		return;
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	sqe = io_uring_get_sqe(&u->ring);   /* room: at most DEPTH are on the ring */
+	if (sqe) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, NULL);
+		blkuring_enter_locked(u);
+	}
+	pthread_mutex_unlock(&u->lock);
+	pthread_join(u->thread, NULL);
+	u->started = false;
+}
+
+void blk_uring_free(struct blk_uring *u)
+{
+	if (!u)
+		return;
+	blk_uring_stop(u);
+	io_uring_queue_exit(&u->ring);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+/* Should b use a ring at all? */
+static bool blkuring_wanted(struct blk *b)
+{
+	const char *off = getenv("VMKIT_NO_IO_URING");
+
+	if (b->drv != &raw_driver || b->file->align <= 1 || blk_file_fd(b->file) < 0)
+		return false;
+	return !off || !*off || !strcmp(off, "0");
+}
+
+/* The completion thread blocks every signal, as the workers do. */
+static int blkuring_start(struct blk_uring *u)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&u->thread, NULL, blkuring_thread, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	u->started = !ret;
+	return -ret;
+}
+
+int blk_uring_create(struct blk *b, blk_uring_init_fn init, struct blk_uring **out)
+{
+	struct blk_uring *u;
+	int ret;
+
+	*out = NULL;
+	if (!blkuring_wanted(b))
+		return 0;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	ret = init(BLKURING_ENTRIES, &u->ring, 0);
+	if (ret < 0) {
+		log_debug("%s: io_uring unavailable (%s): using the thread pool",
+			  b->filename, strerror(-ret));
+		free(u);
+		return 0;
+	}
+	u->b = b;
+	u->fd = blk_file_fd(b->file);
+	u->align = b->file->align;
+	pthread_mutex_init(&u->lock, NULL);
+	ret = blkuring_start(u);
+	if (ret) {
+		log_error("%s: cannot start the io_uring thread: %s", b->filename, strerror(-ret));
+		blk_uring_free(u);
+		return ret;
+	}
+	*out = u;
+	return 0;
+}
