@@ -13,7 +13,15 @@
  * is already on its way; a worker that finds more work queued after taking
  * its batch wakes the next one, so parallel requests still spread over the
  * pool. If a merged call fails, its requests run again one by one, so each
- * gets its own result. */
+ * gets its own result.
+ *
+ * On a raw image opened O_DIRECT the pool also owns an io_uring
+ * (blkuring.c, when the host has one): reads, writes and flushes go on the
+ * ring from the submitting thread and complete on the ring's completion
+ * thread; the pool's workers run only what the ring does not take (discard,
+ * write-zeroes, requests the checks refuse). blk_close() drains the ring,
+ * then the workers. blk_aio_merged() counts the pool's merges only (the
+ * ring never merges). */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
