@@ -331,6 +331,23 @@ int blk_aio_submit(struct blk *b, struct blk_req *req)
 	return ret;
 }
 
+void blk_aio_plug(struct blk *b)
+{
+	struct blk_aio *a = b ? __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE) : NULL;
+
+	if (a && a->uring)
+		blk_uring_plug(a->uring);
+}
+
+/* An unplug without its plug (the pool started in between) is harmless. */
+void blk_aio_unplug(struct blk *b)
+{
+	struct blk_aio *a = b ? __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE) : NULL;
+
+	if (a && a->uring)
+		blk_uring_unplug(a->uring);
+}
+
 bool blk_aio_uring(struct blk *b)
 {
 	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);

@@ -3,7 +3,8 @@
  * flush is put on the ring by the thread that submits it (readv, writev,
  * fdatasync on the file's descriptor at the guest offset: raw maps offsets
  * one to one), under the ring lock, so there is no hand-off before the
- * device sees it. At most BLKURING_DEPTH requests are on the ring; the rest
+ * device sees it; between blk_aio_plug() and blk_aio_unplug() the kernel is
+ * told once for the whole batch. At most BLKURING_DEPTH requests are on the ring; the rest
  * wait in a queue, so the completion queue never overflows. The completion
  * thread waits for completions, takes them in batches, refills the ring and
  * calls each request's done() with 0 or -errno. A short transfer is not a
@@ -34,6 +35,8 @@ struct blk_uring {
 	pthread_mutex_t lock;      /* the SQ and everything below */
 	struct blk_uring_op *head, *tail;   /* waiting for room on the ring */
 	unsigned inflight;         /* requests on the ring */
+	unsigned plugged;          /* blk_uring_plug() calls not yet unplugged */
+	bool unsent;               /* SQEs prepared and held back by a plug */
 	bool stop;
 	bool started;              /* thread running */
 	pthread_t thread;
@@ -155,8 +158,9 @@ static void blkuring_enter_locked(struct blk_uring *u)
 		log_error("%s: io_uring submit failed: %s", u->b->filename, strerror(-ret));
 }
 
-/* Move waiting requests onto the ring while there is room (lock held). */
-static void blkuring_fill_locked(struct blk_uring *u)
+/* Move waiting requests onto the ring while there is room, and tell the
+ * kernel unless a plug holds them back and force is false (lock held). */
+static void blkuring_fill_locked(struct blk_uring *u, bool force)
 {
 	unsigned queued = 0;
 
@@ -175,7 +179,27 @@ static void blkuring_fill_locked(struct blk_uring *u)
 		queued++;
 	}
 	if (queued)
+		u->unsent = true;
+	if (u->unsent && (force || !u->plugged)) {
+		u->unsent = false;
 		blkuring_enter_locked(u);
+	}
+}
+
+void blk_uring_plug(struct blk_uring *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->plugged++;
+	pthread_mutex_unlock(&u->lock);
+}
+
+void blk_uring_unplug(struct blk_uring *u)
+{
+	pthread_mutex_lock(&u->lock);
+	if (u->plugged)
+		u->plugged--;
+	blkuring_fill_locked(u, false);
+	pthread_mutex_unlock(&u->lock);
 }
 
 /* Would the synchronous API run this read or write as it is, and can
@@ -237,7 +261,7 @@ int blk_uring_submit(struct blk_uring *u, struct blk_req *req)
 		else
 			u->head = op;
 		u->tail = op;
-		blkuring_fill_locked(u);
+		blkuring_fill_locked(u, false);
 	}
 	pthread_mutex_unlock(&u->lock);
 	if (ret)
@@ -305,7 +329,7 @@ static bool blkuring_batch(struct blk_uring *u, struct io_uring_cqe **cqes, unsi
 		if (!u->tail)
 			u->tail = op;
 	}
-	blkuring_fill_locked(u);
+	blkuring_fill_locked(u, true);
 	more = !u->stop || u->inflight || u->head;
 	pthread_mutex_unlock(&u->lock);
 	blkuring_complete(done);

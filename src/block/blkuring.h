@@ -36,6 +36,9 @@ int blk_uring_create(struct blk *b, blk_uring_init_fn init, struct blk_uring **o
 int blk_uring_submit(struct blk_uring *u, struct blk_req *req);
 /* Refuse new requests, complete every one in flight, join the thread. */
 void blk_uring_stop(struct blk_uring *u);
+/* Hold back telling the kernel about new requests until the last unplug. */
+void blk_uring_plug(struct blk_uring *u);
+void blk_uring_unplug(struct blk_uring *u);
 void blk_uring_free(struct blk_uring *u);   /* after stop; NULL is fine */
 
 /* Account for a completion of res (bytes or -errno) on op. 0: op is

@@ -8,7 +8,8 @@
  * Additive change by img: driver ops write_compressed (convert -c) and
  * make_empty (commit); NULL where a driver lacks them.
  * Additive change by qcow2: blk_open_opts.check (open for `check -r`).
- * Additive change by virtio-blk: blk_req.may_unmap (WRITE_ZEROES may punch). */
+ * Additive change by virtio-blk: blk_req.may_unmap (WRITE_ZEROES may punch).
+ * Additive change by uring: blk_aio_plug/unplug (batched io_uring submits). */
 #ifndef VMKIT_BLOCK_H
 #define VMKIT_BLOCK_H
 
@@ -195,5 +196,10 @@ int blk_aio_submit(struct blk *b, struct blk_req *req);
 /* Requests that were run as part of another's call (merged with the
  * request before them), since b was opened. */
 uint64_t blk_aio_merged(struct blk *b);
+/* Around a batch of submissions (a device's queue): on io_uring the
+ * kernel hears of the batch once, at the last unplug. Calls nest, from any
+ * thread; no effect on the worker pool. */
+void blk_aio_plug(struct blk *b);
+void blk_aio_unplug(struct blk *b);
 
 #endif

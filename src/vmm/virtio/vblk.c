@@ -981,8 +981,8 @@ static int vblk_handle(struct vblk *d, struct vblk_queue *q, struct vblk_req *r)
 	return 0;
 }
 
-/* Pop and start everything available on q. */
-static void vblk_pop_all(struct vblk *d, struct vblk_queue *q, struct virtqueue *vq)
+/* Pop and start everything available on q (the caller plugs the disk). */
+static void vblk_pop_all_plugged(struct vblk *d, struct vblk_queue *q, struct virtqueue *vq)
 {
 	for (;;) {
 		struct vblk_req *r = q->free;
@@ -1013,6 +1013,15 @@ static void vblk_pop_all(struct vblk *d, struct vblk_queue *q, struct virtqueue 
 			return;
 		}
 	}
+}
+
+/* Pop and start everything available on q; the block layer submits the
+ * batch to the host at once (io_uring). */
+static void vblk_pop_all(struct vblk *d, struct vblk_queue *q, struct virtqueue *vq)
+{
+	blk_aio_plug(d->blk);
+	vblk_pop_all_plugged(d, q, vq);
+	blk_aio_unplug(d->blk);
 }
 
 /* ---- ops ---- */
