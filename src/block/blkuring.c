@@ -137,7 +137,7 @@ static void blkuring_prep(struct blk_uring *u, struct io_uring_sqe *sqe, struct 
 		io_uring_prep_writev(sqe, u->fd, op->iov, (unsigned)op->iovcnt, op->off);
 		break;
 	case BLK_OP_FLUSH:
-	case BLK_OP_DISCARD:
+	case BLK_OP_DISCARD:        /* never here: blkuring_takes() refuses them */
 	case BLK_OP_WRITE_ZEROES:
 		io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
 		break;
