@@ -23,6 +23,7 @@
 #include "block/blkuring.h"
 #include "block/block.h"
 #include "block/drivers.h"
+#include "aio_ctx.h"
 
 #define BS 4096u
 #define N 600u            /* more than the ring's depth (255) */
@@ -33,17 +34,6 @@ struct fixture {
 	char path[128];
 };
 
-struct ctx {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned done;
-	unsigned calls[N + 8];
-	int ret[N + 8];
-	pthread_t main;
-	bool on_main;
-	struct blk_req req[N + 8];
-	struct iovec iov[N + 8];
-};
 
 static int setup(void **state)
 {
@@ -115,70 +105,7 @@ static struct blk *open_direct(const char *path, uint64_t size, bool readonly)
 	return b;
 }
 
-static void on_done(struct blk_req *req, int ret)
-{
-	struct ctx *c = req->opaque;
-	size_t i = (size_t)(req - c->req);
-
-	pthread_mutex_lock(&c->lock);
-	c->calls[i]++;
-	c->ret[i] = ret;
-	if (pthread_equal(pthread_self(), c->main))
-		c->on_main = true;
-	c->done++;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void wait_for(struct ctx *c, unsigned n)
-{
-	pthread_mutex_lock(&c->lock);
-	while (c->done < n)
-		pthread_cond_wait(&c->cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static struct ctx *ctx_new(void)
-{
-	struct ctx *c = calloc(1, sizeof(*c));
-
-	assert_non_null(c);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->main = pthread_self();
-	return c;
-}
-
-static void ctx_reset(struct ctx *c)
-{
-	memset(c->calls, 0, sizeof(c->calls));
-	memset(c->ret, 0, sizeof(c->ret));
-	memset(c->req, 0, sizeof(c->req));
-	c->done = 0;
-}
-
-static void ctx_free(struct ctx *c)
-{
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static void submit(struct blk *b, struct ctx *c, size_t i, enum blk_op op, uint64_t off,
-		   uint64_t len, uint8_t *buf)
-{
-	struct blk_req *r = &c->req[i];
-
-	*r = (struct blk_req){ .op = op, .off = off, .len = len, .done = on_done, .opaque = c };
-	if (buf) {
-		c->iov[i] = (struct iovec){ buf, (size_t)len };
-		r->iov = &c->iov[i];
-		r->iovcnt = 1;
-	}
-	assert_int_equal(blk_aio_submit(b, r), 0);
-}
-
-static void expect_all(struct ctx *c, unsigned n, int ret)
+static void expect_all(struct aio_ctx *c, unsigned n, int ret)
 {
 	for (unsigned i = 0; i < n; i++) {
 		assert_int_equal(c->calls[i], 1);
@@ -190,24 +117,24 @@ static void expect_all(struct ctx *c, unsigned n, int ret)
 static void run_async(struct blk *b, bool want_uring)
 {
 	uint8_t *w = abuf(IMG), *r = abuf(IMG);
-	struct ctx *c = ctx_new();
+	struct aio_ctx *c = aio_ctx_new();
 
 	fill(w, IMG, 3);
 	for (unsigned i = 0; i < N; i++)   /* in reverse order */
-		submit(b, c, i, BLK_OP_WRITE, (N - 1 - i) * BS, BS, w + (N - 1 - i) * BS);
+		aio_ctx_submit(b, c, i, BLK_OP_WRITE, (N - 1 - i) * BS, BS, w + (N - 1 - i) * BS);
 	assert_int_equal(blk_aio_uring(b), want_uring);
-	submit(b, c, N, BLK_OP_FLUSH, 0, 0, NULL);
-	wait_for(c, N + 1);
+	aio_ctx_submit(b, c, N, BLK_OP_FLUSH, 0, 0, NULL);
+	aio_ctx_wait(c, N + 1);
 	expect_all(c, N + 1, 0);
 	assert_false(c->on_main);
-	ctx_reset(c);
+	aio_ctx_reset(c);
 	for (unsigned i = 0; i < N; i++)
-		submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
-	submit(b, c, N, BLK_OP_READ, IMG, BS, r);              /* past the end */
-	submit(b, c, N + 1, BLK_OP_READ, BS, 100, r);          /* unaligned: the pool's -EINVAL */
-	submit(b, c, N + 2, BLK_OP_WRITE_ZEROES, 0, IMG + 1, NULL);
-	submit(b, c, N + 3, BLK_OP_DISCARD, 0, 2 * BS, NULL);
-	wait_for(c, N + 4);
+		aio_ctx_submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
+	aio_ctx_submit(b, c, N, BLK_OP_READ, IMG, BS, r);              /* past the end */
+	aio_ctx_submit(b, c, N + 1, BLK_OP_READ, BS, 100, r);          /* unaligned: the pool's -EINVAL */
+	aio_ctx_submit(b, c, N + 2, BLK_OP_WRITE_ZEROES, 0, IMG + 1, NULL);
+	aio_ctx_submit(b, c, N + 3, BLK_OP_DISCARD, 0, 2 * BS, NULL);
+	aio_ctx_wait(c, N + 4);
 	expect_all(c, N, 0);
 	assert_int_equal(c->ret[N], -EINVAL);
 	assert_int_equal(c->ret[N + 1], -EINVAL);
@@ -215,13 +142,13 @@ static void run_async(struct blk *b, bool want_uring)
 	assert_int_equal(c->ret[N + 3], 0);
 	assert_memory_equal(r + 2 * BS, w + 2 * BS, IMG - 2 * BS);
 	assert_false(c->on_main);
-	ctx_reset(c);
+	aio_ctx_reset(c);
 	for (unsigned i = 0; i < N; i++)
-		submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
+		aio_ctx_submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
 	blk_close(b);   /* completes them all first */
 	assert_int_equal(c->done, N);
 	expect_all(c, N, 0);
-	ctx_free(c);
+	aio_ctx_free(c);
 	free(w);
 	free(r);
 }
@@ -253,21 +180,21 @@ static void test_uring_readonly(void **state)
 {
 	struct fixture *fx = *state;
 	uint8_t *buf = abuf(BS);
-	struct ctx *c = ctx_new();
+	struct aio_ctx *c = aio_ctx_new();
 	struct blk *b = open_direct(fx->path, IMG, true);
 
 	if (!b)
 		skip();
-	submit(b, c, 0, BLK_OP_READ, 0, BS, buf);
-	submit(b, c, 1, BLK_OP_WRITE, 0, BS, buf);
-	submit(b, c, 2, BLK_OP_FLUSH, 0, 0, NULL);
-	wait_for(c, 3);
+	aio_ctx_submit(b, c, 0, BLK_OP_READ, 0, BS, buf);
+	aio_ctx_submit(b, c, 1, BLK_OP_WRITE, 0, BS, buf);
+	aio_ctx_submit(b, c, 2, BLK_OP_FLUSH, 0, 0, NULL);
+	aio_ctx_wait(c, 3);
 	assert_int_equal(c->ret[0], 0);
 	assert_int_equal(c->ret[1], -EROFS);
 	assert_int_equal(c->ret[2], 0);
 	assert_int_equal(blk_aio_uring(b), uring_works());
 	blk_close(b);
-	ctx_free(c);
+	aio_ctx_free(c);
 	free(buf);
 }
 
@@ -279,7 +206,7 @@ static void test_uring_short_read(void **state)
 {
 	struct fixture *fx = *state;
 	uint8_t *w = abuf(IMG), *r = abuf(4 * BS), *want = abuf(4 * BS);
-	struct ctx *c = ctx_new();
+	struct aio_ctx *c = aio_ctx_new();
 	struct blk *b = open_direct(fx->path, IMG, false);
 
 	if (!b)
@@ -288,15 +215,15 @@ static void test_uring_short_read(void **state)
 	assert_int_equal(blk_pwrite(b, 0, w, IMG), 0);
 	assert_int_equal(truncate(fx->path, IMG - 2 * BS), 0);
 	memset(r, 0xaa, 4 * BS);
-	submit(b, c, 0, BLK_OP_READ, IMG - 4 * BS, 4 * BS, r);
-	wait_for(c, 1);
+	aio_ctx_submit(b, c, 0, BLK_OP_READ, IMG - 4 * BS, 4 * BS, r);
+	aio_ctx_wait(c, 1);
 	assert_int_equal(c->ret[0], 0);
 	memcpy(want, w + IMG - 4 * BS, 2 * BS);
 	assert_memory_equal(r, want, 4 * BS);
 	assert_int_equal(truncate(fx->path, IMG - 3 * BS + 1000), 0);
 	memset(r, 0xaa, 4 * BS);
-	submit(b, c, 1, BLK_OP_READ, IMG - 4 * BS, 4 * BS, r);
-	wait_for(c, 2);
+	aio_ctx_submit(b, c, 1, BLK_OP_READ, IMG - 4 * BS, 4 * BS, r);
+	aio_ctx_wait(c, 2);
 	assert_int_equal(c->ret[1], 0);
 	assert_int_equal(blk_aio_uring(b), uring_works());
 	memset(want, 0, 4 * BS);
@@ -304,7 +231,7 @@ static void test_uring_short_read(void **state)
 	assert_memory_equal(r, want, 4 * BS);
 	assert_false(c->on_main);
 	blk_close(b);
-	ctx_free(c);
+	aio_ctx_free(c);
 	free(w);
 	free(r);
 	free(want);
@@ -366,39 +293,39 @@ static void test_uring_plug(void **state)
 {
 	struct fixture *fx = *state;
 	uint8_t *r = abuf(8 * BS);
-	struct ctx *c = ctx_new();
+	struct aio_ctx *c = aio_ctx_new();
 	struct blk *b = open_direct(fx->path, IMG, false);
 
 	if (!b)
 		skip();
 	blk_aio_unplug(b);   /* before the first request: no ring yet */
-	submit(b, c, 0, BLK_OP_READ, 0, BS, r);
-	wait_for(c, 1);
+	aio_ctx_submit(b, c, 0, BLK_OP_READ, 0, BS, r);
+	aio_ctx_wait(c, 1);
 	if (!blk_aio_uring(b)) {
 		fprintf(stderr, "SKIP: no io_uring: plugs do nothing\n");
 		blk_close(b);
-		ctx_free(c);
+		aio_ctx_free(c);
 		free(r);
 		skip();
 	}
-	ctx_reset(c);
+	aio_ctx_reset(c);
 	blk_aio_plug(b);
 	blk_aio_plug(b);
 	for (unsigned i = 0; i < 8; i++)
-		submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
+		aio_ctx_submit(b, c, i, BLK_OP_READ, i * BS, BS, r + i * BS);
 	blk_aio_unplug(b);
 	usleep(50000);
 	assert_int_equal(c->done, 0);   /* still held back by the outer plug */
 	blk_aio_unplug(b);
-	wait_for(c, 8);
+	aio_ctx_wait(c, 8);
 	expect_all(c, 8, 0);
 	blk_aio_unplug(b);   /* unmatched: ignored */
 	blk_aio_plug(b);     /* a plug left on at close: close still drains */
-	submit(b, c, 8, BLK_OP_READ, 0, BS, r);
+	aio_ctx_submit(b, c, 8, BLK_OP_READ, 0, BS, r);
 	blk_close(b);
 	assert_int_equal(c->calls[8], 1);
 	assert_int_equal(c->ret[8], 0);
-	ctx_free(c);
+	aio_ctx_free(c);
 	free(r);
 }
 

@@ -23,6 +23,7 @@
 
 #include "block/block.h"
 #include "common/util.h"
+#include "aio_ctx.h"
 
 struct fixture {
 	char dir[64];
@@ -510,85 +511,12 @@ static void test_qemu_interop_locks(void **state)
 #define AIO_N 512
 #define AIO_BS 4096
 
-struct aio_ctx {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned done;
-	unsigned calls[AIO_N + 8];
-	int ret[AIO_N + 8];
-	pthread_t main;
-	bool on_main;
-	struct blk_req req[AIO_N + 8];
-	struct iovec iov[AIO_N + 8];
-};
-
-static void aio_done(struct blk_req *req, int ret)
-{
-	struct aio_ctx *c = req->opaque;
-	size_t i = (size_t)(req - c->req);
-
-	pthread_mutex_lock(&c->lock);
-	c->calls[i]++;
-	c->ret[i] = ret;
-	if (pthread_equal(pthread_self(), c->main))
-		c->on_main = true;
-	c->done++;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void aio_wait(struct aio_ctx *c, unsigned n)
-{
-	pthread_mutex_lock(&c->lock);
-	while (c->done < n)
-		pthread_cond_wait(&c->cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static struct aio_ctx *aio_ctx_new(void)
-{
-	struct aio_ctx *c = calloc(1, sizeof(*c));
-
-	assert_non_null(c);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->main = pthread_self();
-	return c;
-}
-
-static void aio_ctx_reset(struct aio_ctx *c)
-{
-	memset(c->calls, 0, sizeof(c->calls));
-	memset(c->ret, 0, sizeof(c->ret));
-	memset(c->req, 0, sizeof(c->req));
-	c->done = 0;
-}
-
-static void aio_submit(struct blk *b, struct aio_ctx *c, size_t i, enum blk_op op,
-		       uint64_t off, uint64_t len, uint8_t *buf)
-{
-	struct blk_req *r = &c->req[i];
-
-	r->op = op;
-	r->off = off;
-	r->len = len;
-	if (buf) {
-		c->iov[i].iov_base = buf;
-		c->iov[i].iov_len = (size_t)len;
-		r->iov = &c->iov[i];
-		r->iovcnt = 1;
-	}
-	r->done = aio_done;
-	r->opaque = c;
-	assert_int_equal(blk_aio_submit(b, r), 0);
-}
-
 static void test_aio(void **state)
 {
 	struct fixture *fx = *state;
 	uint8_t *w = malloc(AIO_N * AIO_BS), *r = calloc(AIO_N, AIO_BS);
 	struct aio_ctx *c = aio_ctx_new();
-	struct blk_req bad = { .op = BLK_OP_READ, .done = aio_done, .opaque = c };
+	struct blk_req bad = { .op = BLK_OP_READ, .done = aio_ctx_done, .opaque = c };
 	struct blk *b;
 
 	assert_non_null(w);
@@ -600,10 +528,10 @@ static void test_aio(void **state)
 	for (size_t i = 0; i < AIO_N; i++) {
 		size_t k = AIO_N - 1 - i;
 
-		aio_submit(b, c, i, BLK_OP_WRITE, k * AIO_BS, AIO_BS, w + k * AIO_BS);
+		aio_ctx_submit(b, c, i, BLK_OP_WRITE, k * AIO_BS, AIO_BS, w + k * AIO_BS);
 	}
-	aio_submit(b, c, AIO_N, BLK_OP_FLUSH, 0, 0, NULL);
-	aio_wait(c, AIO_N + 1);
+	aio_ctx_submit(b, c, AIO_N, BLK_OP_FLUSH, 0, 0, NULL);
+	aio_ctx_wait(c, AIO_N + 1);
 	for (size_t i = 0; i <= AIO_N; i++) {
 		assert_int_equal(c->calls[i], 1);
 		assert_int_equal(c->ret[i], 0);
@@ -612,10 +540,10 @@ static void test_aio(void **state)
 	/* Read everything back concurrently; errors reach done(). */
 	aio_ctx_reset(c);
 	for (size_t i = 0; i < AIO_N; i++)
-		aio_submit(b, c, i, BLK_OP_READ, i * AIO_BS, AIO_BS, r + i * AIO_BS);
-	aio_submit(b, c, AIO_N, BLK_OP_READ, AIO_N * AIO_BS, AIO_BS, r);   /* past the end */
-	aio_submit(b, c, AIO_N + 1, BLK_OP_WRITE_ZEROES, 0, AIO_N * AIO_BS + 1, NULL);
-	aio_wait(c, AIO_N + 2);
+		aio_ctx_submit(b, c, i, BLK_OP_READ, i * AIO_BS, AIO_BS, r + i * AIO_BS);
+	aio_ctx_submit(b, c, AIO_N, BLK_OP_READ, AIO_N * AIO_BS, AIO_BS, r);   /* past the end */
+	aio_ctx_submit(b, c, AIO_N + 1, BLK_OP_WRITE_ZEROES, 0, AIO_N * AIO_BS + 1, NULL);
+	aio_ctx_wait(c, AIO_N + 2);
 	assert_int_equal(c->ret[AIO_N], -EINVAL);
 	assert_int_equal(c->ret[AIO_N + 1], -EINVAL);
 	for (size_t i = 0; i < AIO_N; i++)
@@ -623,9 +551,9 @@ static void test_aio(void **state)
 	assert_memory_equal(r + AIO_BS, w + AIO_BS, (AIO_N - 1) * AIO_BS);
 	/* Discard and write-zeroes run too. */
 	aio_ctx_reset(c);
-	aio_submit(b, c, 0, BLK_OP_WRITE_ZEROES, 0, 8192, NULL);
-	aio_submit(b, c, 1, BLK_OP_DISCARD, 65536, 65536, NULL);
-	aio_wait(c, 2);
+	aio_ctx_submit(b, c, 0, BLK_OP_WRITE_ZEROES, 0, 8192, NULL);
+	aio_ctx_submit(b, c, 1, BLK_OP_DISCARD, 65536, 65536, NULL);
+	aio_ctx_wait(c, 2);
 	assert_int_equal(c->ret[0], 0);
 	assert_int_equal(c->ret[1], 0);
 	assert_int_equal(blk_pread(b, 0, r, 8192), 0);
@@ -635,20 +563,18 @@ static void test_aio(void **state)
 	assert_int_equal(blk_aio_submit(b, NULL), -EINVAL);
 	bad.done = NULL;
 	assert_int_equal(blk_aio_submit(b, &bad), -EINVAL);
-	bad.done = aio_done;
+	bad.done = aio_ctx_done;
 	bad.op = (enum blk_op)77;
 	assert_int_equal(blk_aio_submit(b, &bad), -EINVAL);
 	/* Closing with requests queued completes them all first. */
 	aio_ctx_reset(c);
 	for (size_t i = 0; i < AIO_N; i++)
-		aio_submit(b, c, i, BLK_OP_READ, i * AIO_BS, AIO_BS, r + i * AIO_BS);
+		aio_ctx_submit(b, c, i, BLK_OP_READ, i * AIO_BS, AIO_BS, r + i * AIO_BS);
 	blk_close(b);
 	assert_int_equal(c->done, AIO_N);
 	for (size_t i = 0; i < AIO_N; i++)
 		assert_int_equal(c->calls[i], 1);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	aio_ctx_free(c);
 	free(w);
 	free(r);
 }
@@ -702,13 +628,13 @@ static void test_aio_merge(void **state)
 	assert_int_equal(blk_aio_merged(b), 0);
 	/* Offsets 8..15 blocks in the image, then one block past its end. */
 	for (size_t i = 0; i < 8; i++)
-		aio_submit(b, c, i, BLK_OP_WRITE, (8 + i) * AIO_BS, AIO_BS, w + i * AIO_BS);
-	aio_submit(b, c, 8, BLK_OP_WRITE, 16 * AIO_BS, AIO_BS, w);
+		aio_ctx_submit(b, c, i, BLK_OP_WRITE, (8 + i) * AIO_BS, AIO_BS, w + i * AIO_BS);
+	aio_ctx_submit(b, c, 8, BLK_OP_WRITE, 16 * AIO_BS, AIO_BS, w);
 	pthread_mutex_lock(&g.lock);
 	g.open = true;
 	pthread_cond_broadcast(&g.cond);
 	pthread_mutex_unlock(&g.lock);
-	aio_wait(c, 9);
+	aio_ctx_wait(c, 9);
 	assert_int_equal(blk_aio_merged(b), 8);
 	for (size_t i = 0; i < 8; i++)
 		assert_int_equal(c->ret[i], 0);
@@ -716,7 +642,7 @@ static void test_aio_merge(void **state)
 	assert_int_equal(blk_pread(b, 8 * AIO_BS, r, 8 * AIO_BS), 0);
 	assert_memory_equal(r, w, 8 * AIO_BS);
 	blk_close(b);
-	free(c);
+	aio_ctx_free(c);
 	free(w);
 	free(r);
 }
@@ -734,7 +660,7 @@ static void *submit_thread(void *arg)
 	struct submitter *s = arg;
 
 	for (size_t i = s->first; i < s->first + s->n; i++)
-		aio_submit(s->b, s->c, i, BLK_OP_WRITE, i * AIO_BS, AIO_BS, s->w + i * AIO_BS);
+		aio_ctx_submit(s->b, s->c, i, BLK_OP_WRITE, i * AIO_BS, AIO_BS, s->w + i * AIO_BS);
 	return NULL;
 }
 
@@ -758,13 +684,13 @@ static void test_aio_threads(void **state)
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	aio_wait(c, AIO_N);
+	aio_ctx_wait(c, AIO_N);
 	for (size_t i = 0; i < AIO_N; i++)
 		assert_int_equal(c->ret[i], 0);
 	assert_int_equal(blk_pread(b, 0, r, AIO_N * AIO_BS), 0);
 	assert_memory_equal(r, w, AIO_N * AIO_BS);
 	blk_close(b);
-	free(c);
+	aio_ctx_free(c);
 	free(w);
 	free(r);
 }
