@@ -91,8 +91,8 @@ static void fx_header(struct fx *f, uint64_t gpa, uint32_t type, uint64_t sector
 {
 	uint8_t h[16] = { 0 };
 
-	vblk_put32(h, type);
-	vblk_put64(h + 8, sector);
+	le_put32(h, type);
+	le_put64(h + 8, sector);
 	memcpy(fx_host(f, gpa), h, sizeof(h));
 }
 
@@ -451,9 +451,9 @@ static uint8_t fx_segs(struct fx *f, uint32_t type, const uint64_t (*sg)[3], uns
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *e = fx_host(f, p + 16ull * i);
 
-		vblk_put64(e, sg[i][0]);
-		vblk_put32(e + 8, (uint32_t)sg[i][1]);
-		vblk_put32(e + 12, (uint32_t)sg[i][2]);
+		le_put64(e, sg[i][0]);
+		le_put32(e + 8, (uint32_t)sg[i][1]);
+		le_put32(e + 12, (uint32_t)sg[i][2]);
 	}
 	return fx_do(f, type, 0, &s, 1);
 }
@@ -553,7 +553,7 @@ static void test_readonly(void **state)
 	assert_int_equal(fx_do(f, VBLK_T_OUT, 0, &s, 1), VBLK_S_IOERR);
 	segs = fx_alloc(f, 16, 16, 0);
 	memset(fx_host(f, segs), 0, 16);
-	vblk_put32(fx_host(f, segs + 8), 8);
+	le_put32(fx_host(f, segs + 8), 8);
 	d = (struct fake_ring_seg){ segs, 16, false };
 	assert_int_equal(fx_do(f, VBLK_T_DISCARD, 0, &d, 1), VBLK_S_IOERR);
 	assert_int_equal(fx_do(f, VBLK_T_WRITE_ZEROES, 0, &d, 1), VBLK_S_IOERR);
@@ -961,7 +961,7 @@ static uint32_t fx_cfg32(struct fx *f, unsigned off)
 	uint8_t b[4];
 
 	f->info.ops->cfg_read(f->info.dev, off, b, 4);
-	return vblk_get32(b);
+	return le_get32(b);
 }
 
 static void test_config(void **state)
@@ -971,7 +971,7 @@ static void test_config(void **state)
 	json_t *q = json_object();
 
 	f->info.ops->cfg_read(f->info.dev, VBLK_CFG_CAPACITY, b, 8);
-	assert_int_equal(vblk_get64(b), (16ull << 20) / 512);
+	assert_int_equal(le_get64(b), (16ull << 20) / 512);
 	assert_int_equal(fx_cfg32(f, VBLK_CFG_SEG_MAX), QSZ - 2);
 	assert_int_equal(fx_cfg32(f, VBLK_CFG_SIZE_MAX), VBLK_SIZE_MAX);
 	assert_int_equal(fx_cfg32(f, VBLK_CFG_BLK_SIZE), 512);

@@ -408,9 +408,7 @@ static void vbal_cfg_read(void *dev, unsigned off, void *data, unsigned size)
 	const struct vballoon *b = dev;
 	uint32_t cfg[2] = { htole32(b->num_pages), htole32(b->actual) };
 
-	memset(data, 0, size);
-	if (off < sizeof(cfg))
-		memcpy(data, (uint8_t *)cfg + off, MIN(size, sizeof(cfg) - off));
+	virtio_cfg_copy(cfg, sizeof(cfg), off, data, size);
 }
 
 /* Only actual (bytes 4-7) is the driver's to write; any part of it. */

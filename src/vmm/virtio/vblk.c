@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 
 #include "block/block.h"
+#include "common/le.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "config.h"
@@ -216,42 +217,6 @@ struct vblk {
 	uint8_t *pool[VBLK_BOUNCE_BUFS];
 	unsigned npool, nfree;     /* allocated; free ones are pool[0..nfree) */
 };
-
-/* ---- little-endian helpers ---- */
-
-static void vblk_put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void vblk_put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void vblk_put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint32_t vblk_get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t vblk_get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
 
 /* ---- iovec helpers ---- */
 
@@ -841,9 +806,9 @@ static uint8_t vblk_parse_seg(struct vblk *d, struct vblk_req *r, unsigned i)
 
 	virtqueue_chain_read(r->chain, VBLK_HDR_BYTES + (uint64_t)i * VBLK_SEG_BYTES, seg,
 			     sizeof(seg));
-	sector = vblk_get64(seg);
-	n = vblk_get32(seg + 8);
-	flags = vblk_get32(seg + 12);
+	sector = le_get64(seg);
+	n = le_get32(seg + 8);
+	flags = le_get32(seg + 12);
 	max = r->kind == VBLK_DISCARD ? VBLK_MAX_DISCARD_SECTORS : VBLK_MAX_WZ_SECTORS;
 	if ((flags & ~VBLK_SEG_F_UNMAP) || (r->kind == VBLK_DISCARD && flags))
 		return VBLK_S_UNSUPP;
@@ -929,7 +894,7 @@ static uint8_t vblk_parse(struct vblk *d, struct vblk_req *r)
 
 	if (virtqueue_chain_read(r->chain, 0, hdr, sizeof(hdr)) < sizeof(hdr))
 		return VBLK_S_IOERR;
-	t = vblk_type_find(vblk_get32(hdr));
+	t = vblk_type_find(le_get32(hdr));
 	if (!t)
 		return VBLK_S_UNSUPP;
 	r->kind = t->kind;
@@ -938,7 +903,7 @@ static uint8_t vblk_parse(struct vblk *d, struct vblk_req *r)
 	else if (t->feature >= 0 && !virtio_has_feature(d->features, (unsigned)t->feature))
 		st = VBLK_S_UNSUPP;
 	else
-		st = t->parse(d, r, vblk_get64(hdr + 8));
+		st = t->parse(d, r, le_get64(hdr + 8));
 	r->invalid = st != VBLK_S_OK && st != VBLK_S_ASYNC;
 	return st;
 }
@@ -1285,20 +1250,20 @@ static void vblk_build_cfg(struct vblk *d)
 	uint32_t phys = vblk_phys_block(d);
 
 	memset(c, 0, sizeof(d->cfg));
-	vblk_put64(c + VBLK_CFG_CAPACITY, d->size / BLK_SECTOR);
-	vblk_put32(c + VBLK_CFG_SIZE_MAX, VBLK_SIZE_MAX);
-	vblk_put32(c + VBLK_CFG_SEG_MAX, VBLK_SEG_MAX);
-	vblk_put32(c + VBLK_CFG_BLK_SIZE, d->blk_size);
+	le_put64(c + VBLK_CFG_CAPACITY, d->size / BLK_SECTOR);
+	le_put32(c + VBLK_CFG_SIZE_MAX, VBLK_SIZE_MAX);
+	le_put32(c + VBLK_CFG_SEG_MAX, VBLK_SEG_MAX);
+	le_put32(c + VBLK_CFG_BLK_SIZE, d->blk_size);
 	c[VBLK_CFG_PHYS_EXP] = (uint8_t)vblk_log2(phys / d->blk_size);
-	vblk_put16(c + VBLK_CFG_MIN_IO, 1);
-	vblk_put32(c + VBLK_CFG_OPT_IO, 0);
+	le_put16(c + VBLK_CFG_MIN_IO, 1);
+	le_put32(c + VBLK_CFG_OPT_IO, 0);
 	c[VBLK_CFG_WRITEBACK] = 1;
-	vblk_put16(c + VBLK_CFG_NUM_QUEUES, (uint16_t)d->nqueues);
-	vblk_put32(c + VBLK_CFG_MAX_DISCARD, VBLK_MAX_DISCARD_SECTORS);
-	vblk_put32(c + VBLK_CFG_MAX_DISCARD_SEG, VBLK_MAX_SEGS);
-	vblk_put32(c + VBLK_CFG_DISCARD_ALIGN, vblk_discard_align(d, phys));
-	vblk_put32(c + VBLK_CFG_MAX_WZ, VBLK_MAX_WZ_SECTORS);
-	vblk_put32(c + VBLK_CFG_MAX_WZ_SEG, VBLK_MAX_SEGS);
+	le_put16(c + VBLK_CFG_NUM_QUEUES, (uint16_t)d->nqueues);
+	le_put32(c + VBLK_CFG_MAX_DISCARD, VBLK_MAX_DISCARD_SECTORS);
+	le_put32(c + VBLK_CFG_MAX_DISCARD_SEG, VBLK_MAX_SEGS);
+	le_put32(c + VBLK_CFG_DISCARD_ALIGN, vblk_discard_align(d, phys));
+	le_put32(c + VBLK_CFG_MAX_WZ, VBLK_MAX_WZ_SECTORS);
+	le_put32(c + VBLK_CFG_MAX_WZ_SEG, VBLK_MAX_SEGS);
 	c[VBLK_CFG_WZ_MAY_UNMAP] = 1;
 }
 

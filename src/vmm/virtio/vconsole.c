@@ -238,9 +238,7 @@ static void vcon_cfg_read(void *dev, unsigned off, void *data, unsigned size)
 
 	(void)dev;
 	memcpy(cfg + 4, &ports, sizeof(ports)); /* cols = rows = 0, emerg_wr reads 0 */
-	memset(data, 0, size);
-	if (off < sizeof(cfg))
-		memcpy(data, cfg + off, MIN(size, sizeof(cfg) - off));
+	virtio_cfg_copy(cfg, sizeof(cfg), off, data, size);
 }
 
 /* Only emerg_wr is writable: its low byte goes to the backend. */

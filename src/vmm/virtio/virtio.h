@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct config_console;
 struct config_disk;
@@ -59,6 +60,17 @@ struct virtio_dev;   /* the transport's side of one device */
 static inline bool virtio_has_feature(uint64_t features, unsigned bit)
 {
 	return (features >> bit) & 1;
+}
+
+/* For a cfg_read built from a structure of len bytes that may be shorter
+ * than the info's cfg_size: the window [off, off+size) of it, bytes past
+ * its end reading 0. */
+static inline void virtio_cfg_copy(const void *cfg, size_t len, unsigned off, void *data,
+				   unsigned size)
+{
+	memset(data, 0, size);
+	if (off < len)
+		memcpy(data, (const uint8_t *)cfg + off, size < len - off ? size : len - off);
 }
 
 struct virtio_device_ops {

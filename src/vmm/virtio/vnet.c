@@ -716,9 +716,7 @@ static void vnet_cfg_read(void *dev, unsigned off, void *data, unsigned size)
 	memcpy(cfg, n->mac, sizeof(n->mac));
 	memcpy(cfg + 6, &status, sizeof(status));
 	memcpy(cfg + 8, &pairs, sizeof(pairs));
-	memset(data, 0, size);
-	if (off < sizeof(cfg))
-		memcpy(data, cfg + off, MIN(size, sizeof(cfg) - off));
+	virtio_cfg_copy(cfg, sizeof(cfg), off, data, size);
 }
 
 /* TUN_F_* for the negotiated GUEST_* features (none without GUEST_CSUM). */

@@ -40,75 +40,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "common/log.h"
 #include "common/util.h"
 
 /* ---- header ---- */
 
-static uint64_t vvsock_get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static uint32_t vvsock_get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint16_t vvsock_get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
 void vvsock_hdr_decode(const uint8_t raw[VVSOCK_HDR_LEN], struct vvsock_hdr *h)
 {
-	h->src_cid = vvsock_get64(raw);
-	h->dst_cid = vvsock_get64(raw + 8);
-	h->src_port = vvsock_get32(raw + 16);
-	h->dst_port = vvsock_get32(raw + 20);
-	h->len = vvsock_get32(raw + 24);
-	h->type = vvsock_get16(raw + 28);
-	h->op = vvsock_get16(raw + 30);
-	h->flags = vvsock_get32(raw + 32);
-	h->buf_alloc = vvsock_get32(raw + 36);
-	h->fwd_cnt = vvsock_get32(raw + 40);
+	h->src_cid = le_get64(raw);
+	h->dst_cid = le_get64(raw + 8);
+	h->src_port = le_get32(raw + 16);
+	h->dst_port = le_get32(raw + 20);
+	h->len = le_get32(raw + 24);
+	h->type = le_get16(raw + 28);
+	h->op = le_get16(raw + 30);
+	h->flags = le_get32(raw + 32);
+	h->buf_alloc = le_get32(raw + 36);
+	h->fwd_cnt = le_get32(raw + 40);
 }
 
 void vvsock_hdr_encode(const struct vvsock_hdr *h, uint8_t raw[VVSOCK_HDR_LEN])
 {
-	uint64_t v64;
-	uint32_t v32;
-	uint16_t v16;
-
-	v64 = htole64(h->src_cid);
-	memcpy(raw, &v64, 8);
-	v64 = htole64(h->dst_cid);
-	memcpy(raw + 8, &v64, 8);
-	v32 = htole32(h->src_port);
-	memcpy(raw + 16, &v32, 4);
-	v32 = htole32(h->dst_port);
-	memcpy(raw + 20, &v32, 4);
-	v32 = htole32(h->len);
-	memcpy(raw + 24, &v32, 4);
-	v16 = htole16(h->type);
-	memcpy(raw + 28, &v16, 2);
-	v16 = htole16(h->op);
-	memcpy(raw + 30, &v16, 2);
-	v32 = htole32(h->flags);
-	memcpy(raw + 32, &v32, 4);
-	v32 = htole32(h->buf_alloc);
-	memcpy(raw + 36, &v32, 4);
-	v32 = htole32(h->fwd_cnt);
-	memcpy(raw + 40, &v32, 4);
+	le_put64(raw, h->src_cid);
+	le_put64(raw + 8, h->dst_cid);
+	le_put32(raw + 16, h->src_port);
+	le_put32(raw + 20, h->dst_port);
+	le_put32(raw + 24, h->len);
+	le_put16(raw + 28, h->type);
+	le_put16(raw + 30, h->op);
+	le_put32(raw + 32, h->flags);
+	le_put32(raw + 36, h->buf_alloc);
+	le_put32(raw + 40, h->fwd_cnt);
 }
 
 /* ---- failing ---- */
@@ -509,11 +472,10 @@ static void vvsock_tx_run(struct vvsock *vs)
 static void vvsock_cfg_read(void *dev, unsigned off, void *data, unsigned size)
 {
 	const struct vvsock *vs = dev;
-	uint64_t cid = htole64(vs->cid);
+	uint8_t cfg[8];
 
-	memset(data, 0, size);
-	if (off < sizeof(cid))
-		memcpy(data, (const uint8_t *)&cid + off, MIN(size, sizeof(cid) - off));
+	le_put64(cfg, vs->cid);
+	virtio_cfg_copy(cfg, sizeof(cfg), off, data, size);
 }
 
 static int vvsock_activate(void *dev, uint64_t features)
