@@ -1,5 +1,6 @@
 /* domain_json: domain_def -> vmkit-vmm's --config JSON (see domain_json.h).
- * Keys and value syntax follow src/vmm/config.c: "kernel", "initrd",
+ * Keys and value syntax follow src/vmm/config.c: "name", "uuid" (the
+ * VMM reports them in query-status), "kernel", "initrd",
  * "cmdline", "memory" (bytes), "cpus", "serial" (pty | file:PATH |
  * unix:PATH | none), "on-reboot", "api-socket", "disks", "nets",
  * "consoles", "rng", "vsock", "balloon". */
@@ -200,6 +201,13 @@ static void dj_balloon(struct dj *j, const struct domain_def *def)
 
 static void dj_machine(struct dj *j, const struct domain_def *def, const struct domain_vmm_env *env)
 {
+	char uuid[DOMAIN_UUID_STRLEN];
+
+	dj_set(j, j->root, "name", json_string(def->name));
+	if (def->uuid_given) { /* always, once domain_xml_complete() ran */
+		domain_units_uuid_format(def->uuid, uuid);
+		dj_set(j, j->root, "uuid", json_string(uuid));
+	}
 	dj_set(j, j->root, "kernel", json_string(def->kernel));
 	if (def->initrd)
 		dj_set(j, j->root, "initrd", json_string(def->initrd));

@@ -82,6 +82,47 @@ static int config_set_api_socket(struct vm_config *cfg, const char *name, const 
 	return config_copy(cfg->api_socket, sizeof(cfg->api_socket), name, val);
 }
 
+/* --name: the manager's name for the VM, only reported (query-status). */
+static int config_set_name(struct vm_config *cfg, const char *name, const char *val)
+{
+	size_t len = strlen(val);
+
+	if (len == 0 || len >= sizeof(cfg->name)) {
+		log_error("--%s: '%s' must be 1 to %zu characters long", name, val,
+			  sizeof(cfg->name) - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c < 0x20 || c > 0x7e || c == '/') {
+			log_error("--%s: character %zu (0x%02x) is not allowed: printable ASCII "
+				  "without '/' only", name, i + 1, c);
+			return -EINVAL;
+		}
+	}
+	memcpy(cfg->name, val, len + 1);
+	return 0;
+}
+
+/* --uuid: canonical 8-4-4-4-12 hex digits (either case), stored lower-case. */
+static int config_set_uuid(struct vm_config *cfg, const char *name, const char *val)
+{
+	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	bool ok = strlen(val) == sizeof(pattern) - 1;
+
+	for (size_t i = 0; ok && i < sizeof(pattern) - 1; i++)
+		ok = pattern[i] == '-' ? val[i] == '-' : isxdigit((unsigned char)val[i]) != 0;
+	if (!ok) {
+		log_error("--%s: '%s' is not a UUID in the form "
+			  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)", name, val);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		cfg->uuid[i] = (char)tolower((unsigned char)val[i]);
+	return 0;
+}
+
 static int config_set_memory(struct vm_config *cfg, const char *name, const char *val)
 {
 	int ret = util_parse_size(val, &cfg->memory);
@@ -878,6 +919,10 @@ static int config_validate_devices(struct vm_config *cfg)
 }
 
 static const struct config_opt config_opts[] = {
+	{ "name", "NAME", "VM name for managers, 1-63 printable ASCII chars without '/' "
+	  "(query-status \"name\"; the key is absent there when not given)", config_set_name },
+	{ "uuid", "UUID", "VM UUID xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, reported lower-case "
+	  "(query-status \"uuid\"; absent there when not given)", config_set_uuid },
 	{ "kernel", "PATH", "kernel to boot: bzImage or ELF (PVH or 64-bit entry)", config_set_kernel },
 	{ "initrd", "PATH", "initial ramdisk", config_set_initrd },
 	{ "cmdline", "STRING", "kernel command line", config_set_cmdline },

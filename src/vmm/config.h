@@ -22,6 +22,8 @@
 #define CONFIG_MAX_CONSOLES 4
 #define CONFIG_ID_MAX 32          /* device ids, NUL included */
 #define CONFIG_IFNAME_MAX 16      /* IFNAMSIZ */
+#define CONFIG_NAME_MAX 64        /* --name: 1..63 printable ASCII chars, no '/' */
+#define CONFIG_UUID_STRLEN 37     /* --uuid: 8-4-4-4-12 hex digits + NUL */
 
 enum config_on_reboot { CONFIG_REBOOT_RESTART, CONFIG_REBOOT_EXIT };
 enum config_disk_format { CONFIG_DISK_RAW, CONFIG_DISK_QCOW2 };
@@ -83,6 +85,8 @@ struct config_balloon {
 enum config_on_triple_fault { CONFIG_TF_RESET, CONFIG_TF_EXIT };
 
 struct vm_config {
+	char name[CONFIG_NAME_MAX];   /* "" = not given; reported by query-status */
+	char uuid[CONFIG_UUID_STRLEN]; /* "" or canonical lower-case 8-4-4-4-12 */
 	char kernel[PATH_MAX];
 	char initrd[PATH_MAX];        /* "" = none */
 	char cmdline[CONFIG_CMDLINE_MAX];

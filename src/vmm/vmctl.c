@@ -26,6 +26,10 @@ static int vmctl_query_status(void *opaque, json_t *args, json_t **ret, char **e
 	pthread_mutex_unlock(&vm->lock);
 	*ret = json_pack("{s:s,s:b,s:i}", "status", vm_state_name(st),
 			 "running", st == VM_STATE_RUNNING, "boots", vm->boots);
+	if (*ret && vm->cfg->name[0])
+		json_object_set_new(*ret, "name", json_string(vm->cfg->name));
+	if (*ret && vm->cfg->uuid[0])
+		json_object_set_new(*ret, "uuid", json_string(vm->cfg->uuid));
 	return 0;
 }
 

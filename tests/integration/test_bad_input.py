@@ -28,6 +28,14 @@ CASES = {
     "flag-without-value": (["--kernel"], ["--kernel", "needs a value"]),
     "stray-argument": (["--kernel", GUEST, "extra"], ["unexpected argument", "extra"]),
     "bad-serial": (["--kernel", GUEST, "--serial", "tcp:1"], ["tcp:1"]),
+    "name-slash": (["--kernel", GUEST, "--name", "a/b"],
+                   ["--name", "character 2 (0x2f) is not allowed"]),
+    "name-empty": (["--kernel", GUEST, "--name", ""], ["--name", "1 to 63 characters"]),
+    "name-too-long": (["--kernel", GUEST, "--name", "n" * 64], ["--name", "1 to 63 characters"]),
+    "uuid-short": (["--kernel", GUEST, "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db180"],
+                   ["--uuid", "'c7a5fdbd-cdaf-9455-926a-d65c16db180' is not a UUID"]),
+    "uuid-not-hex": (["--kernel", GUEST, "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db180z"],
+                     ["--uuid", "is not a UUID in the form xxxxxxxx-xxxx"]),
 }
 
 

@@ -41,6 +41,25 @@ def test_pause_resume_quit(vm_factory):
     assert vm.wait() == 0
 
 
+def test_identity_in_query_status(vm_factory):
+    """--name/--uuid come back in query-status (the UUID lower-case); without
+    them the keys are absent."""
+    uuid = "C7A5FDBD-CDAF-9455-926A-D65C16DB1809"
+    vm = vm_factory(guest_args("workload=idle", extra=["--name", "web 1", "--uuid", uuid]))
+    vm.wait_serial("testguest: idle: waiting")
+    assert vm.qmp.cmd("query-status")["return"] == {
+        "status": "running", "running": True, "boots": 1, "name": "web 1",
+        "uuid": uuid.lower()}
+    vm.qmp.cmd("quit")
+    assert vm.wait() == 0
+    plain = vm_factory(guest_args("workload=idle"))
+    plain.wait_serial("testguest: idle: waiting")
+    st = plain.qmp.cmd("query-status")["return"]
+    assert "name" not in st and "uuid" not in st
+    plain.qmp.cmd("quit")
+    assert plain.wait() == 0
+
+
 def test_system_reset(vm_factory):
     vm = vm_factory(guest_args("workload=idle"))
     vm.wait_serial("testguest: idle: waiting")

@@ -2,7 +2,7 @@
  * options, JSON and config files, the device options and their refusals,
  * the rate limits, the balloon, and --vsock / "vsock" (the keys, the CID
  * range, the socket path limit with room for "_<port>", one device only,
- * the generated id, the JSON object form). */
+ * the generated id, the JSON object form); --name and --uuid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -649,6 +649,68 @@ static void test_vsock_json(void **state)
 	free(cfg);
 }
 
+/* --name / --uuid and "name" / "uuid": the accepted forms (the UUID stored
+ * lower-case), and one exact line for each bad value. */
+static void test_identity(void **state)
+{
+	static const struct refusal bad[] = {
+		{ { "--name", "" }, E "--name: '' must be 1 to 63 characters long\n" },
+		{ { "--name", "a/b" }, E "--name: character 2 (0x2f) is not allowed: printable ASCII "
+		  "without '/' only\n" },
+		{ { "--name", "tab\there" }, E "--name: character 4 (0x09) is not allowed: printable "
+		  "ASCII without '/' only\n" },
+		{ { "--name", "caf\xc3\xa9" }, E "--name: character 4 (0xc3) is not allowed: "
+		  "printable ASCII without '/' only\n" },
+		{ { "--name", "0123456789012345678901234567890123456789012345678901234567890123" },
+		  E "--name: '0123456789012345678901234567890123456789012345678901234567890123' must "
+		  "be 1 to 63 characters long\n" },
+		{ { "--uuid", "" }, E "--uuid: '' is not a UUID in the form "
+		  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)\n" },
+		{ { "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db18090" }, E "--uuid: "
+		  "'c7a5fdbd-cdaf-9455-926a-d65c16db18090' is not a UUID in the form "
+		  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)\n" },
+		{ { "--uuid", "c7a5fdbdcdaf9455926ad65c16db1809" }, E "--uuid: "
+		  "'c7a5fdbdcdaf9455926ad65c16db1809' is not a UUID in the form "
+		  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)\n" },
+		{ { "--uuid", "g7a5fdbd-cdaf-9455-926a-d65c16db1809" }, E "--uuid: "
+		  "'g7a5fdbd-cdaf-9455-926a-d65c16db1809' is not a UUID in the form "
+		  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)\n" },
+		{ { "--uuid", "c7a5fdbd-cdaf-9455-926ad-65c16db1809" }, E "--uuid: "
+		  "'c7a5fdbd-cdaf-9455-926ad-65c16db1809' is not a UUID in the form "
+		  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)\n" },
+	};
+	static const char json[] = "{\"kernel\": \"/k\", \"name\": \"web 1\", "
+				   "\"uuid\": \"C7A5FDBD-CDAF-9455-926A-D65C16DB1809\"}";
+	static const char *const json_bad[] = {
+		"{\"name\": \"a/b\"}", "{\"name\": -1}", "{\"name\": \"\"}", "{\"uuid\": \"x\"}", "{\"uuid\": true}",
+	};
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+	char out[512];
+	unsigned nbad;
+
+	assert_non_null(cfg);
+	nbad = refused(cfg, bad, ARRAY_SIZE(bad));
+	assert_int_equal(run_captured(cfg, (const char *[]){ "--name", "web-1 (test)", "--uuid",
+				      "c7a5fdbd-CDAF-9455-926a-d65c16db1809", NULL }, out,
+				      sizeof(out)), 0);
+	assert_string_equal(cfg->name, "web-1 (test)");
+	assert_string_equal(cfg->uuid, "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	assert_int_equal(run_captured(cfg, (const char *[]){ NULL }, out, sizeof(out)), 0);
+	assert_string_equal(cfg->name, "");
+	assert_string_equal(cfg->uuid, "");
+	config_defaults(cfg);
+	assert_int_equal(config_apply_json(cfg, json, strlen(json), "t.json"), 0);
+	assert_string_equal(cfg->name, "web 1");
+	assert_string_equal(cfg->uuid, "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	for (size_t i = 0; i < ARRAY_SIZE(json_bad); i++) {
+		config_defaults(cfg);
+		if (config_apply_json(cfg, json_bad[i], strlen(json_bad[i]), "bad.json") >= 0)
+			fail_msg("accepted: %s", json_bad[i]);
+	}
+	free(cfg);
+	assert_int_equal(nbad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_vsock_good),
 		cmocka_unit_test(test_vsock_bad),
 		cmocka_unit_test(test_vsock_json),
+		cmocka_unit_test(test_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
