@@ -5,11 +5,14 @@ Tests that need /dev/kvm use the `kvm` fixture: they skip (loudly, with the
 reason in the summary) only when VMKIT_TEST_NO_KVM=1; otherwise a missing or
 inaccessible /dev/kvm fails them."""
 import contextlib
+import http.client
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -234,3 +237,161 @@ def tap_netns(address):
     finally:
         subprocess.run(["ip", "-n", ns, "link", "del", tap], capture_output=True, timeout=30)
         subprocess.run(["ip", "netns", "del", ns], timeout=30)
+
+
+# ---- vmkitd: the daemon on temporary directories ----
+
+VMKITD = os.path.abspath(os.environ.get("VMKIT_VMKITD", os.path.join(os.path.dirname(VMM), "vmkitd")))
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"{status}: {body}")
+        self.status, self.body = status, body
+        self.code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+
+
+class Vmkitd:
+    """vmkitd --foreground on temporary state/runtime/log dirs, with an API
+    client: call(METHOD, PATH, body) returns (status, JSON); api() raises
+    ApiError on a failure status. finalize() stops it and kills every VMM
+    it started (found by their --config path in the runtime dir)."""
+
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="vd", dir="/tmp")
+        self.state_dir = os.path.join(self.base, "state")
+        self.runtime_dir = os.path.join(self.base, "run")
+        self.log_dir = os.path.join(self.base, "log")
+        self.sock = os.path.join(self.runtime_dir, "vmkitd.sock")
+        self.ro_sock = os.path.join(self.runtime_dir, "vmkitd-ro.sock")
+        self.proc = None
+        self.stderr_path = os.path.join(self.base, "vmkitd.err")
+
+    def argv(self):
+        return [VMKITD, "--foreground", "--state-dir", self.state_dir, "--runtime-dir",
+                self.runtime_dir, "--log-dir", self.log_dir, "--vmm", VMM]
+
+    def start(self):
+        assert os.path.exists(VMKITD), f"{VMKITD} not built"
+        self.err = open(self.stderr_path, "a")
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=self.err, stderr=self.err, env=vmm_env())
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                self.call("GET", "/v1/version")
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"vmkitd exited ({self.proc.returncode}): "
+                                         + self.stderr())
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def call(self, method, path, body=None, ro=False, raw=None, headers=None, timeout=TIMEOUT):
+        conn = _UnixHTTP(self.ro_sock if ro else self.sock, timeout)
+        try:
+            data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+            hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            hdrs.update(headers or {})
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            ctype = resp.getheader("Content-Type", "")
+            if "json" in ctype and "ndjson" not in ctype and text:
+                return resp.status, json.loads(text)
+            return resp.status, text
+        finally:
+            conn.close()
+
+    def api(self, method, path, body=None, ok=(200, 201), **kw):
+        status, out = self.call(method, path, body, **kw)
+        if status not in ok:
+            raise ApiError(status, out)
+        return out
+
+    def events(self, since=0):
+        text = self.api("GET", f"/v1/events?since={since}&follow=0")
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    def stop(self):
+        """SIGTERM; vmkitd must exit 0 (ASan: leak-free)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            rc = self.proc.wait(timeout=TIMEOUT)
+            self.err.close()
+            assert rc == 0, f"vmkitd exited {rc} on SIGTERM: " + self.stderr()
+        self.proc = None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.err.close()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def vmm_pids(self):
+        """pids of every vmkit-vmm whose --config lies in our runtime dir."""
+        pids = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if any(a.startswith(self.runtime_dir.encode() + b"/") for a in argv):
+                pids.append(int(p))
+        return pids
+
+    def finalize(self):
+        try:
+            self.kill9() if self.proc and self.proc.poll() is not None else self.stop()
+        finally:
+            self.kill9()
+            for pid in self.vmm_pids():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def vmkitd():
+    d = Vmkitd()
+    d.start()
+    yield d
+    d.finalize()
+
+
+def domain_xml(name, workload="idle", memory="64", vcpus=1, uuid=None, kernel=None,
+               serial="pty", cmdline="", devices="", extra=""):
+    """Domain XML booting the test guest. serial: 'pty', or a path for a file."""
+    ser = ("<serial type='pty'><target port='0'/></serial>" if serial == "pty" else
+           f"<serial type='file'><source path='{serial}'/><target port='0'/></serial>")
+    return (f"<domain type='kvm'>\n  <name>{name}</name>\n"
+            + (f"  <uuid>{uuid}</uuid>\n" if uuid else "")
+            + f"  <memory unit='MiB'>{memory}</memory>\n  <vcpu>{vcpus}</vcpu>\n"
+            f"  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>{kernel or GUEST}</kernel>\n"
+            f"    <cmdline>workload={workload} {cmdline}</cmdline>\n  </os>\n{extra}"
+            f"  <devices>\n    {ser}\n    {devices}\n  </devices>\n</domain>\n")

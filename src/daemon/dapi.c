@@ -1,0 +1,575 @@
+/* dapi: libmicrohttpd glue and the request skeleton (dapi.h). Handlers are
+ * in the table dapi_handlers, one per route of droute.c. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dapi.h"
+#include "ddom.h"
+#include "droute.h"
+#include "drun.h"
+#include "vmkit-config.h"
+
+#define DAPI_MAX_ARGS 16
+#define DAPI_CONN_LIMIT 512
+
+struct dapi_server {
+	struct vmkitd *d;
+	bool ro;
+	int fd;
+	char path[PATH_MAX];
+	struct MHD_Daemon *mhd;
+};
+
+struct dapi {
+	struct dapi_server rw, ro;
+};
+
+/* One request: its body as it arrives, then what the handler answers. */
+struct dapi_ctx {
+	struct vmkitd *d;
+	struct MHD_Connection *conn;
+	char *body;
+	size_t len;
+	bool too_large;
+	struct droute_arg args[DAPI_MAX_ARGS];
+	size_t nargs;
+	bool too_many_args;
+	struct droute_req req;
+	struct ddom *dom;
+	struct derr err;
+	unsigned status;             /* of answer */
+	json_t *answer;
+	struct MHD_Response *resp;   /* a special response (stream, text, upgrade) */
+};
+
+typedef int (*dapi_fn)(struct dapi_ctx *c);
+
+/* ---- handlers ---- */
+
+static int dapi_answer(struct dapi_ctx *c, unsigned status, json_t *j)
+{
+	if (!j)
+		return derr_set(&c->err, DERR_INTERNAL, "out of memory building the answer");
+	c->status = status;
+	c->answer = j;
+	return 0;
+}
+
+static int dapi_info_answer(struct dapi_ctx *c, int ret)
+{
+	return ret < 0 ? ret : dapi_answer(c, 200, ddom_info(c->dom));
+}
+
+static int dapi_version(struct dapi_ctx *c)
+{
+	return dapi_answer(c, 200, json_pack("{s:s,s:i,s:s}", "version", VMKIT_VERSION,
+					     "api", 1, "vmm", c->d->cfg.vmm));
+}
+
+static int dapi_not_yet(struct dapi_ctx *c)
+{
+	return derr_set(&c->err, DERR_INTERNAL, "statistics are not in this build yet");
+}
+
+static int dapi_list(struct dapi_ctx *c)
+{
+	return dapi_answer(c, 200, ddom_list(c->d, c->req.all));
+}
+
+static int dapi_define(struct dapi_ctx *c)
+{
+	struct ddom *dom;
+	int ret = ddom_define(c->d, c->req.xml, false, &dom, &c->err);
+	json_t *j;
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&c->d->lock);
+	j = ddom_summary_locked(dom);
+	pthread_mutex_unlock(&c->d->lock);
+	ddom_put(dom);
+	return dapi_answer(c, 201, j);
+}
+
+static int dapi_create(struct dapi_ctx *c)
+{
+	struct ddom *dom;
+	json_t *j;
+	int ret = ddom_define(c->d, c->req.xml, true, &dom, &c->err);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&dom->op);
+	ret = drun_start(dom, c->req.paused, false, &c->err);
+	pthread_mutex_lock(&c->d->lock);
+	if (ret < 0 && !dom->removed)
+		ddom_remove_locked(dom);   /* never ran: a transient domain leaves */
+	j = ret < 0 ? NULL : ddom_summary_locked(dom);
+	pthread_mutex_unlock(&c->d->lock);
+	pthread_mutex_unlock(&dom->op);
+	ddom_put(dom);
+	return ret < 0 ? ret : dapi_answer(c, 201, j);
+}
+
+static int dapi_info(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, 0);
+}
+
+static int dapi_undefine(struct dapi_ctx *c)
+{
+	int ret = ddom_undefine(c->dom, &c->err);
+
+	return ret < 0 ? ret : dapi_answer(c, 200, json_object());
+}
+
+static int dapi_xml(struct dapi_ctx *c)
+{
+	char *xml;
+	int ret = ddom_xml(c->dom, c->req.inactive, &xml, &c->err);
+
+	if (ret < 0)
+		return ret;
+	ret = dapi_answer(c, 200, json_pack("{s:s}", "xml", xml));
+	free(xml);
+	return ret;
+}
+
+static int dapi_start_dom(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_start(c->dom, c->req.paused, false, &c->err));
+}
+
+static int dapi_shutdown(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_shutdown(c->dom, c->req.timeout, &c->err));
+}
+
+static int dapi_reboot(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_reboot(c->dom, &c->err));
+}
+
+static int dapi_reset(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_reset(c->dom, &c->err));
+}
+
+static int dapi_destroy(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_destroy(c->dom, c->req.graceful, &c->err));
+}
+
+static int dapi_suspend(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_suspend(c->dom, &c->err));
+}
+
+static int dapi_resume(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, drun_resume(c->dom, &c->err));
+}
+
+static int dapi_autostart(struct dapi_ctx *c)
+{
+	return dapi_info_answer(c, ddom_set_autostart(c->dom, c->req.autostart, &c->err));
+}
+
+static int dapi_events(struct dapi_ctx *c);
+
+/* THE handler table, by route. */
+static const dapi_fn dapi_handlers[DR_COUNT_] = {
+	[DR_VERSION] = dapi_version,
+	[DR_HOST] = dapi_not_yet,
+	[DR_LIST] = dapi_list,
+	[DR_DEFINE] = dapi_define,
+	[DR_CREATE] = dapi_create,
+	[DR_INFO] = dapi_info,
+	[DR_UNDEFINE] = dapi_undefine,
+	[DR_XML] = dapi_xml,
+	[DR_START] = dapi_start_dom,
+	[DR_SHUTDOWN] = dapi_shutdown,
+	[DR_REBOOT] = dapi_reboot,
+	[DR_RESET] = dapi_reset,
+	[DR_DESTROY] = dapi_destroy,
+	[DR_SUSPEND] = dapi_suspend,
+	[DR_RESUME] = dapi_resume,
+	[DR_AUTOSTART] = dapi_autostart,
+	[DR_DOMSTATS] = dapi_not_yet,
+	[DR_CONSOLE] = dapi_not_yet,
+	[DR_STATS] = dapi_not_yet,
+	[DR_METRICS] = dapi_not_yet,
+	[DR_EVENTS] = dapi_events,
+};
+
+/* ---- /v1/events: a stream fed from the ring ---- */
+
+struct dapi_stream {
+	struct vmkitd *d;
+	uint64_t after;
+	bool follow;
+	int fd;                      /* the client's socket, to notice it leaving */
+	char *buf;
+	size_t len, off;
+};
+
+static bool dapi_client_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static ssize_t dapi_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct dapi_stream *s = cls;
+
+	for (;;) {
+		if (s->off < s->len) {
+			size_t n = MIN(max, s->len - s->off);
+
+			memcpy(buf, s->buf + s->off, n);
+			s->off += n;
+			return (ssize_t)n;
+		}
+		free(s->buf);
+		s->buf = NULL;
+		s->off = 0;
+		if (devent_read(&s->d->events, &s->after, 65536, &s->buf, &s->len) < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (s->len)
+			continue;
+		if (!s->follow)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (dapi_client_gone(s->fd))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (!devent_wait(&s->d->events, s->after, 1000))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+}
+
+static void dapi_stream_free(void *cls)
+{
+	struct dapi_stream *s = cls;
+
+	free(s->buf);
+	free(s);
+}
+
+static int dapi_events(struct dapi_ctx *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct dapi_stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return derr_set(&c->err, DERR_INTERNAL, "out of memory");
+	s->d = c->d;
+	s->follow = c->req.follow;
+	s->fd = ci ? ci->connect_fd : -1;
+	s->after = c->req.has_since ? c->req.since : devent_last(&c->d->events);
+	c->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, dapi_stream_read,
+						    s, dapi_stream_free);
+	if (!c->resp) {
+		free(s);
+		return derr_set(&c->err, DERR_INTERNAL, "cannot create the event stream");
+	}
+	MHD_add_response_header(c->resp, "Content-Type", "application/x-ndjson");
+	c->status = 200;
+	return 0;
+}
+
+/* ---- the skeleton ---- */
+
+/* Look up {dom}, take its op lock for actions, check the transition. */
+static int dapi_enter(struct dapi_ctx *c, bool *locked)
+{
+	char msg[256];
+	bool ok;
+	int ret = ddom_get(c->d, c->req.dom, &c->dom, &c->err);
+
+	if (ret < 0)
+		return ret;
+	*locked = c->req.write;
+	if (*locked)
+		pthread_mutex_lock(&c->dom->op);
+	pthread_mutex_lock(&c->d->lock);
+	ok = dstate_allowed(c->req.op, c->dom->state, c->dom->name, msg, sizeof(msg));
+	if (c->dom->removed)
+		ret = derr_set(&c->err, DERR_NO_DOMAIN, "domain '%s' was just removed", c->req.dom);
+	else if (!ok)
+		ret = derr_set(&c->err, DERR_OPERATION_INVALID, "%s", msg);
+	pthread_mutex_unlock(&c->d->lock);
+	return ret;
+}
+
+/* Route, refuse writes on the read-only socket, enter, act. */
+static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url, bool ro)
+{
+	bool locked = false;
+	int ret;
+
+	if (c->too_many_args)
+		return derr_set(&c->err, DERR_INVALID_ARGUMENT, "more than %d query arguments",
+				DAPI_MAX_ARGS);
+	ret = droute_parse(method, url, c->args, c->nargs, c->body,
+			   c->too_large ? DROUTE_BODY_MAX + 1 : c->len, &c->req, &c->err);
+	if (ret < 0)
+		return ret;
+	if (ro && c->req.write)
+		return derr_set(&c->err, DERR_READ_ONLY, "%s %s changes state: not allowed on the "
+				"read-only socket", method, url);
+	if (c->req.dom[0])
+		ret = dapi_enter(c, &locked);
+	if (ret == 0)
+		ret = dapi_handlers[c->req.id](c);
+	if (locked)
+		pthread_mutex_unlock(&c->dom->op);
+	return ret;
+}
+
+static enum MHD_Result dapi_queue_json(struct MHD_Connection *conn, unsigned status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+	size_t len = text ? strlen(text) : 0;
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+
+	if (text) {
+		char *p = realloc(text, len + 2);
+
+		text = p ? p : text;
+		if (p)
+			memcpy(text + len++, "\n", 2);
+	}
+	resp = text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result dapi_respond(struct dapi_ctx *c, int ret)
+{
+	enum MHD_Result r;
+	json_t *j;
+
+	if (ret == 0 && c->resp) {
+		r = MHD_queue_response(c->conn, c->status, c->resp);
+		MHD_destroy_response(c->resp);
+		c->resp = NULL;
+		return r;
+	}
+	if (ret == 0)
+		return dapi_queue_json(c->conn, c->status, c->answer);
+	if (c->err.code == DERR_NONE)
+		derr_set(&c->err, DERR_INTERNAL, "%s", strerror(-ret));
+	j = json_pack("{s:{s:s,s:s}}", "error", "code", derr_name(c->err.code),
+		      "message", c->err.msg);
+	if (!j)   /* the message quoted bytes that are not UTF-8 */
+		j = json_pack("{s:{s:s,s:s}}", "error", "code", derr_name(c->err.code),
+			      "message", "(the message quoted invalid UTF-8)");
+	r = j ? dapi_queue_json(c->conn, derr_status(c->err.code), j) : MHD_NO;
+	json_decref(j);
+	return r;
+}
+
+static enum MHD_Result dapi_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct dapi_ctx *c = cls;
+
+	if (c->nargs == DAPI_MAX_ARGS) {
+		c->too_many_args = true;
+		return MHD_NO;
+	}
+	c->args[c->nargs++] = (struct droute_arg){ key, value };
+	return MHD_YES;
+}
+
+/* Accumulate the body; past the limit it is read and dropped (413 later). */
+static void dapi_body(struct dapi_ctx *c, const char *data, size_t n)
+{
+	char *p;
+
+	if (c->too_large || c->len + n > DROUTE_BODY_MAX) {
+		c->too_large = true;
+		return;
+	}
+	p = realloc(c->body, c->len + n + 1);
+	if (!p) {
+		c->too_large = true;
+		return;
+	}
+	memcpy(p + c->len, data, n);
+	c->len += n;
+	p[c->len] = 0;
+	c->body = p;
+}
+
+static enum MHD_Result dapi_access(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version,
+				   const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct dapi_server *srv = cls;
+	struct dapi_ctx *c = *con_cls;
+
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return MHD_NO;
+		c->d = srv->d;
+		c->conn = conn;
+		*con_cls = c;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		dapi_body(c, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, dapi_arg, c);
+	return dapi_respond(c, dapi_dispatch(c, method, url, srv->ro));
+}
+
+static void dapi_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			   enum MHD_RequestTerminationCode toe)
+{
+	struct dapi_ctx *c = *con_cls;
+
+	if (!c)
+		return;
+	if (c->dom)
+		ddom_put(c->dom);
+	if (c->resp)
+		MHD_destroy_response(c->resp);
+	json_decref(c->answer);
+	droute_req_free(&c->req);
+	free(c->body);
+	free(c);
+	*con_cls = NULL;
+}
+
+static void dapi_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = 0;
+	log_warn("http: %s", buf);
+}
+
+/* ---- sockets and servers ---- */
+
+static int dapi_listen(struct dapi_server *srv, mode_t mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(srv->path) >= sizeof(sa.sun_path)) {
+		log_error("%s: longer than a unix socket path may be (%zu bytes)", srv->path,
+			  sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, srv->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(srv->path);   /* a stale one: we hold the state-dir lock */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(srv->path, mode) < 0 ||
+	    listen(fd, 128) < 0) {
+		int e = -errno;
+
+		log_error("cannot listen on %s: %s", srv->path, strerror(errno));
+		close(fd);
+		return e;
+	}
+	srv->fd = fd;
+	return 0;
+}
+
+static int dapi_serve(struct vmkitd *d, struct dapi_server *srv, const char *name, bool ro,
+		      mode_t mode)
+{
+	int ret;
+
+	srv->d = d;
+	srv->ro = ro;
+	srv->fd = -1;
+	snprintf(srv->path, sizeof(srv->path), "%s/%s", d->cfg.runtime_dir, name);
+	ret = dapi_listen(srv, mode);
+	if (ret < 0)
+		return ret;
+	srv->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				    MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				    dapi_access, srv,
+				    MHD_OPTION_EXTERNAL_LOGGER, dapi_mhd_log, srv,
+				    MHD_OPTION_LISTEN_SOCKET, srv->fd,
+				    MHD_OPTION_NOTIFY_COMPLETED, dapi_completed, srv,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)DAPI_CONN_LIMIT,
+				    MHD_OPTION_END);
+	if (!srv->mhd) {
+		log_error("cannot start the HTTP server on %s", srv->path);
+		close(srv->fd);
+		unlink(srv->path);
+		srv->fd = -1;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void dapi_unserve(struct dapi_server *srv)
+{
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	if (srv->fd >= 0) {
+		close(srv->fd);
+		unlink(srv->path);
+	}
+	srv->mhd = NULL;
+	srv->fd = -1;
+}
+
+int dapi_start(struct vmkitd *d)
+{
+	struct dapi *api = calloc(1, sizeof(*api));
+	int ret;
+
+	if (!api)
+		return -ENOMEM;
+	api->rw.fd = api->ro.fd = -1;
+	d->api = api;
+	ret = dapi_serve(d, &api->rw, "vmkitd.sock", false, 0600);
+	if (ret == 0)
+		ret = dapi_serve(d, &api->ro, "vmkitd-ro.sock", true, 0666);
+	if (ret < 0)
+		dapi_stop(d);
+	return ret;
+}
+
+void dapi_stop(struct vmkitd *d)
+{
+	if (!d->api)
+		return;
+	dapi_unserve(&d->api->rw);
+	dapi_unserve(&d->api->ro);
+	free(d->api);
+	d->api = NULL;
+}

@@ -1,0 +1,736 @@
+/* drun: starting, controlling, stopping and re-attaching to a domain's
+ * vmkit-vmm (drun.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/evloop.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ddom.h"
+#include "domain_json.h"
+#include "domain_xml.h"
+#include "drun.h"
+#include "dstore.h"
+#include "dvmm.h"
+
+#define DRUN_READY_MS 60000      /* the VMM must answer within this */
+#define DRUN_CALL_MS 10000       /* one control-socket command */
+#define DRUN_TERM_MS 5000        /* destroy: SIGTERM, then SIGKILL */
+#define DRUN_GRACE_MS 60000      /* destroy graceful: SIGTERM only */
+
+static int drun_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int drun_signal(struct ddom *dom, int sig)
+{
+	if (dom->pidfd < 0)
+		return -ESRCH;
+	return syscall(SYS_pidfd_send_signal, dom->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* Wait (vmkitd.lock held) until the VMM pid is gone or timeout_ms. */
+static bool drun_wait_gone_locked(struct ddom *dom, pid_t pid, unsigned timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (dom->pid == pid && !dom->d->stopping)
+		if (pthread_cond_timedwait(&dom->cond, &dom->d->lock, &ts) == ETIMEDOUT)
+			break;
+	return dom->pid != pid;
+}
+
+static json_t *drun_state_json_locked(struct ddom *dom)
+{
+	json_t *taps = json_array();
+	size_t len;
+	const char *xml = domain_xml_text(dom->run ? dom->run : dom->def, &len);
+
+	for (unsigned i = 0; taps && i < dom->ntaps; i++)
+		json_array_append_new(taps, json_string(dom->taps[i]));
+	return json_pack("{s:i,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:b,s:s%}",
+			 "pid", (int)dom->pid, "starttime", (json_int_t)dom->starttime,
+			 "id", (json_int_t)dom->id, "state", dstate_state_name(dom->state),
+			 "reason", dstate_reason_name(dom->reason), "pty", dom->pty,
+			 "taps", taps, "cid", (json_int_t)dom->cid, "transient", !dom->persistent,
+			 "xml", xml, len);
+}
+
+static void drun_save_state_locked(struct ddom *dom)
+{
+	char path[PATH_MAX];
+	json_t *j = drun_state_json_locked(dom);
+	int ret;
+
+	ddom_path(dom, DDOM_STATE, path, sizeof(path));
+	ret = j ? dstore_write_json(path, j) : -ENOMEM;
+	json_decref(j);
+	if (ret < 0)
+		log_error("cannot write %s: %s (a restarted vmkitd will not find this VM)",
+			  path, strerror(-ret));
+}
+
+static void drun_set_state_locked(struct ddom *dom, enum dstate_state s, enum dstate_reason r)
+{
+	dom->state = s;
+	dom->reason = r;
+	if (dom->pid)
+		drun_save_state_locked(dom);
+	pthread_cond_broadcast(&dom->cond);
+}
+
+static void drun_unlink(struct ddom *dom, enum ddom_file f)
+{
+	char path[PATH_MAX];
+
+	ddom_path(dom, f, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+/* The "reason" of the VMM's exit file, copied into buf ("" = none). */
+static const char *drun_exit_reason(struct ddom *dom, char *buf, size_t len)
+{
+	char path[PATH_MAX], err[256];
+	json_t *j = NULL;
+	const char *r;
+
+	ddom_path(dom, DDOM_EXIT, path, sizeof(path));
+	if (dstore_read_json(path, &j, err, sizeof(err)) < 0)
+		return NULL;
+	r = json_string_value(json_object_get(j, "reason"));
+	snprintf(buf, len, "%s", r ? r : "none");
+	json_decref(j);
+	return buf;
+}
+
+/* The VMM is gone (vmkitd.lock held): state from its exit file, files
+ * removed, event, transient domains leave the table. */
+static void drun_stopped_locked(struct ddom *dom)
+{
+	static const enum ddom_file files[] = { DDOM_SOCK, DDOM_EXIT, DDOM_PID, DDOM_STATE,
+						DDOM_CONFIG, DDOM_VSOCK };
+	enum dstate_state s;
+	enum dstate_reason r;
+	char buf[64];
+
+	dstate_from_exit(drun_exit_reason(dom, buf, sizeof(buf)), dom->destroying, &s, &r);
+	if (dom->starting) {
+		s = DSTATE_SHUTOFF;
+		r = DREASON_FAILED;
+	}
+	if (dom->pidfd >= 0) {
+		siginfo_t si;
+
+		evloop_del(dom->d->loop, dom->pidfd);
+		waitid((idtype_t)P_PIDFD, (id_t)dom->pidfd, &si, WEXITED | WNOHANG);
+		close(dom->pidfd);
+		dom->pidfd = -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		drun_unlink(dom, files[i]);
+	/* dnet: dnet_tap_delete(dom->taps[i]) once src/daemon/dnet.c exists. */
+	dom->ntaps = 0;
+	dom->pid = 0;
+	dom->id = 0;
+	dom->pty[0] = 0;
+	dom->destroying = false;
+	if (dom->run != dom->def)
+		domain_xml_free(dom->run);
+	dom->run = NULL;
+	log_info("domain '%s' stopped: %s/%s", dom->name, dstate_state_name(s),
+		 dstate_reason_name(r));
+	drun_set_state_locked(dom, s, r);
+	ddom_event(dom, "stopped", dstate_stop_detail(r));
+	if (!dom->persistent) {
+		drun_unlink(dom, DDOM_TXML);
+		ddom_remove_locked(dom);
+	}
+}
+
+/* Event loop: a watched VMM ended. */
+static void drun_on_exit(void *opaque, uint32_t events)
+{
+	struct ddom *dom = opaque;
+
+	pthread_mutex_lock(&dom->d->lock);
+	if (dom->pid)
+		drun_stopped_locked(dom);
+	pthread_mutex_unlock(&dom->d->lock);
+	ddom_put(dom);   /* the watch's reference */
+}
+
+static int drun_watch_locked(struct ddom *dom)
+{
+	int ret = evloop_add(dom->d->loop, dom->pidfd, EPOLLIN, drun_on_exit, dom);
+
+	if (ret == 0)
+		dom->refs++;
+	return ret;
+}
+
+/* ---- start ---- */
+
+static void drun_write_pid_locked(struct ddom *dom)
+{
+	char path[PATH_MAX], buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)dom->pid);
+
+	ddom_path(dom, DDOM_PID, path, sizeof(path));
+	if (dstore_write_file(path, buf, (size_t)n) < 0)
+		log_warn("cannot write %s", path);
+}
+
+static int drun_check_file(const char *what, const char *path, struct derr *err)
+{
+	if (path && access(path, R_OK) < 0)
+		return derr_set(err, DERR_INVALID_CONFIG, "%s %s: %s", what, path, strerror(errno));
+	return 0;
+}
+
+/* What must exist on the host for the definition to run. */
+static int drun_check_host(const struct domain_def *def, struct derr *err)
+{
+	int ret = drun_check_file("kernel", def->kernel, err);
+
+	if (ret == 0)
+		ret = drun_check_file("initrd", def->initrd, err);
+	for (unsigned i = 0; ret == 0 && i < def->ndisks; i++)
+		ret = drun_check_file("disk", def->disks[i].path, err);
+	return ret;
+}
+
+/* The TAPs of bridge interfaces. The single place that creates them. */
+static int drun_taps_create(struct ddom *dom, const struct domain_def *def, struct derr *err)
+{
+	for (unsigned i = 0; i < def->nnets; i++)
+		if (def->nets[i].type == DOMAIN_NET_BRIDGE)
+			return derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: "
+					"bridge interfaces need dnet (not in this build yet)",
+					def->nets[i].line);
+	dom->ntaps = 0;
+	return 0;
+}
+
+static int drun_write_config(struct ddom *dom, const struct domain_def *def, struct derr *err)
+{
+	char sock[PATH_MAX], vsock[PATH_MAX], path[PATH_MAX];
+	const char *taps[VMKITD_MAX_TAPS] = { 0 };
+	struct domain_vmm_env env = { .api_socket = sock, .taps = taps, .ntaps = dom->ntaps,
+				      .vsock_socket = vsock, .vsock_cid = dom->cid };
+	struct domain_xml_error xerr = { 0 };
+	json_t *j = NULL;
+	int ret;
+
+	for (unsigned i = 0; i < dom->ntaps; i++)
+		taps[i] = dom->taps[i][0] ? dom->taps[i] : NULL;
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	ddom_path(dom, DDOM_VSOCK, vsock, sizeof(vsock));
+	ddom_path(dom, DDOM_CONFIG, path, sizeof(path));
+	ret = domain_to_vmm_json(def, &env, &j, &xerr);
+	if (ret < 0)
+		return derr_set(err, DERR_INVALID_CONFIG, "%s", xerr.msg);
+	ret = dstore_write_json(path, j);
+	json_decref(j);
+	if (ret < 0)
+		return derr_set(err, DERR_INTERNAL, "cannot write %s: %s", path, strerror(-ret));
+	drun_unlink(dom, DDOM_EXIT);
+	return 0;
+}
+
+static int drun_next_id_locked(struct vmkitd *d, long long *id)
+{
+	char path[PATH_MAX], buf[32];
+	int n = snprintf(buf, sizeof(buf), "%lld\n", d->last_id + 1);
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/lastid", d->cfg.state_dir);
+	ret = dstore_write_file(path, buf, (size_t)n);
+	if (ret == 0)
+		*id = ++d->last_id;
+	return ret;
+}
+
+/* Prepare and spawn; on success dom->pid/pidfd are set and watched. */
+static int drun_spawn(struct ddom *dom, struct derr *err)
+{
+	struct vmkitd *d = dom->d;
+	const struct domain_def *def = domain_xml_def(dom->def);
+	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
+	uint64_t start = 0;
+	pid_t pid;
+	int ret, fd;
+
+	ret = drun_check_host(def, err);
+	if (ret == 0)
+		ret = drun_taps_create(dom, def, err);
+	pthread_mutex_lock(&d->lock);
+	if (ret == 0 && drun_next_id_locked(d, &dom->id) < 0)
+		ret = derr_set(err, DERR_INTERNAL, "cannot write %s/lastid", d->cfg.state_dir);
+	dom->cid = (uint32_t)dom->id + 2;
+	pthread_mutex_unlock(&d->lock);
+	if (ret == 0)
+		ret = drun_write_config(dom, def, err);
+	if (ret < 0)
+		return ret;
+	ddom_path(dom, DDOM_CONFIG, cfg, sizeof(cfg));
+	ddom_path(dom, DDOM_LOG, log, sizeof(log));
+	ret = dvmm_spawn(d->cfg.vmm, cfg, log, &pid, msg, sizeof(msg));
+	if (ret < 0)
+		return derr_set(err, DERR_VMM_FAILED, "%s", msg);
+	fd = drun_pidfd_open(pid);
+	dvmm_starttime(pid, &start);
+	pthread_mutex_lock(&d->lock);
+	dom->pid = pid;
+	dom->pidfd = fd;
+	dom->starttime = start;
+	dom->starting = true;
+	dom->run = dom->def;
+	ret = fd < 0 ? -errno : drun_watch_locked(dom);
+	pthread_mutex_unlock(&d->lock);
+	if (ret < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pthread_mutex_lock(&d->lock);
+		drun_stopped_locked(dom);
+		pthread_mutex_unlock(&d->lock);
+		return derr_set(err, DERR_INTERNAL, "cannot watch the VMM (pid %d): %s", (int)pid,
+				strerror(-ret));
+	}
+	return 0;
+}
+
+static bool drun_alive(struct ddom *dom, pid_t pid)
+{
+	bool alive;
+
+	pthread_mutex_lock(&dom->d->lock);
+	alive = dom->pid == pid;
+	pthread_mutex_unlock(&dom->d->lock);
+	return alive;
+}
+
+/* Wait until the VMM answers query-status (or ends). */
+static int drun_wait_ready(struct ddom *dom, pid_t pid, char *msg, size_t len)
+{
+	uint64_t deadline = util_now_ns() + DRUN_READY_MS * 1000000ull;
+	char sock[PATH_MAX];
+	struct timespec nap = { 0, 10 * 1000000 };
+
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	while (drun_alive(dom, pid) && !dom->d->stopping) {
+		int ret = dvmm_call(sock, "query-status", NULL, 2000, NULL, msg, len);
+
+		if (ret == 0)
+			return 0;
+		if (ret != -ENOENT && ret != -ECONNREFUSED)
+			return ret;
+		if (util_now_ns() > deadline) {
+			snprintf(msg, len, "the VMM did not open its control socket %.300s within %d s",
+				 sock, DRUN_READY_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&nap, NULL);
+	}
+	snprintf(msg, len, "the VMM exited during start-up");
+	return -ESRCH;
+}
+
+/* Serial port 0's pty from query-chardev ("pty:/dev/pts/N"). */
+static void drun_find_pty(struct ddom *dom, char *pty, size_t len)
+{
+	char sock[PATH_MAX], msg[256];
+	json_t *ret = NULL, *c;
+	size_t i;
+
+	pty[0] = 0;
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	if (dvmm_call(sock, "query-chardev", NULL, DRUN_CALL_MS, &ret, msg, sizeof(msg)) < 0)
+		return;
+	json_array_foreach(ret, i, c) {
+		const char *label = json_string_value(json_object_get(c, "label"));
+		const char *file = json_string_value(json_object_get(c, "filename"));
+
+		if (label && file && strcmp(label, "serial0") == 0 && strncmp(file, "pty:", 4) == 0)
+			snprintf(pty, len, "%s", file + 4);
+	}
+	json_decref(ret);
+}
+
+/* The start failed after the spawn: make sure the VMM is gone. */
+static int drun_start_failed(struct ddom *dom, pid_t pid, const char *msg, struct derr *err)
+{
+	char log[PATH_MAX], *tail;
+
+	pthread_mutex_lock(&dom->d->lock);
+	if (dom->pid == pid) {
+		drun_signal(dom, SIGKILL);
+		drun_wait_gone_locked(dom, pid, DRUN_READY_MS);
+	}
+	pthread_mutex_unlock(&dom->d->lock);
+	ddom_path(dom, DDOM_LOG, log, sizeof(log));
+	tail = dvmm_log_tail(log, 600);
+	derr_set(err, DERR_VMM_FAILED, "domain '%s': %s; the end of %s:\n%s", dom->name, msg, log,
+		 tail ? tail : "");
+	free(tail);
+	return -EIO;
+}
+
+int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
+{
+	char sock[PATH_MAX], msg[512], pty[64];
+	pid_t pid;
+	int ret = drun_spawn(dom, err);
+
+	if (ret < 0) {
+		pthread_mutex_lock(&dom->d->lock);
+		dom->id = 0;
+		drun_set_state_locked(dom, DSTATE_SHUTOFF, DREASON_FAILED);
+		pthread_mutex_unlock(&dom->d->lock);
+		return ret;
+	}
+	pid = dom->pid;
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	ret = drun_wait_ready(dom, pid, msg, sizeof(msg));
+	if (ret == 0 && paused)
+		ret = dvmm_call(sock, "pause", NULL, DRUN_CALL_MS, NULL, msg, sizeof(msg));
+	if (ret < 0)
+		return drun_start_failed(dom, pid, msg, err);
+	drun_find_pty(dom, pty, sizeof(pty));
+	pthread_mutex_lock(&dom->d->lock);
+	if (dom->pid != pid) {
+		pthread_mutex_unlock(&dom->d->lock);
+		return drun_start_failed(dom, pid, "the VMM exited during start-up", err);
+	}
+	dom->starting = false;
+	snprintf(dom->pty, sizeof(dom->pty), "%s", pty);
+	drun_write_pid_locked(dom);
+	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING,
+			      paused ? DREASON_USER : DREASON_BOOTED);
+	ddom_event(dom, "started", autostart ? "autostart" : "booted");
+	if (paused)
+		ddom_event(dom, "suspended", "paused");
+	log_info("domain '%s' started: id %lld, pid %d", dom->name, dom->id, (int)pid);
+	pthread_mutex_unlock(&dom->d->lock);
+	return 0;
+}
+
+/* ---- actions through the control socket ---- */
+
+static int drun_cmd(struct ddom *dom, const char *cmd, struct derr *err)
+{
+	char sock[PATH_MAX], msg[512];
+
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	if (dvmm_call(sock, cmd, NULL, DRUN_CALL_MS, NULL, msg, sizeof(msg)) < 0)
+		return derr_set(err, DERR_VMM_FAILED, "domain '%s': %s", dom->name, msg);
+	return 0;
+}
+
+int drun_shutdown(struct ddom *dom, int timeout, struct derr *err)
+{
+	int ret = drun_cmd(dom, "system-powerdown", err);
+	pid_t pid = dom->pid;
+	bool gone;
+
+	if (ret < 0 || timeout < 0)
+		return ret;
+	pthread_mutex_lock(&dom->d->lock);
+	gone = drun_wait_gone_locked(dom, pid, (unsigned)timeout * 1000);
+	pthread_mutex_unlock(&dom->d->lock);
+	if (!gone)
+		return derr_set(err, DERR_TIMEOUT, "domain '%s' did not shut down within %d s "
+				"(it is still running)", dom->name, timeout);
+	return 0;
+}
+
+static int drun_reset_cmd(struct ddom *dom, struct derr *err)
+{
+	int ret = drun_cmd(dom, "system-reset", err);
+
+	if (ret == 0) {
+		pthread_mutex_lock(&dom->d->lock);
+		ddom_event(dom, "rebooted", "reset");
+		pthread_mutex_unlock(&dom->d->lock);
+	}
+	return ret;
+}
+
+int drun_reboot(struct ddom *dom, struct derr *err)
+{
+	return drun_reset_cmd(dom, err);
+}
+
+int drun_reset(struct ddom *dom, struct derr *err)
+{
+	return drun_reset_cmd(dom, err);
+}
+
+static int drun_pause_cmd(struct ddom *dom, bool pause, struct derr *err)
+{
+	int ret = drun_cmd(dom, pause ? "pause" : "resume", err);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&dom->d->lock);
+	if (dom->pid) {
+		drun_set_state_locked(dom, pause ? DSTATE_PAUSED : DSTATE_RUNNING,
+				      pause ? DREASON_USER : DREASON_UNPAUSED);
+		ddom_event(dom, pause ? "suspended" : "resumed", pause ? "paused" : "unpaused");
+	}
+	pthread_mutex_unlock(&dom->d->lock);
+	return 0;
+}
+
+int drun_suspend(struct ddom *dom, struct derr *err)
+{
+	return drun_pause_cmd(dom, true, err);
+}
+
+int drun_resume(struct ddom *dom, struct derr *err)
+{
+	return drun_pause_cmd(dom, false, err);
+}
+
+int drun_destroy(struct ddom *dom, bool graceful, struct derr *err)
+{
+	pid_t pid;
+	bool gone;
+	int ret = 0;
+
+	pthread_mutex_lock(&dom->d->lock);
+	pid = dom->pid;
+	dom->destroying = true;
+	drun_signal(dom, SIGTERM);
+	gone = drun_wait_gone_locked(dom, pid, graceful ? DRUN_GRACE_MS : DRUN_TERM_MS);
+	if (!gone && !graceful) {
+		log_warn("domain '%s': the VMM (pid %d) ignored SIGTERM for %d s: SIGKILL",
+			 dom->name, (int)pid, DRUN_TERM_MS / 1000);
+		drun_signal(dom, SIGKILL);
+		gone = drun_wait_gone_locked(dom, pid, DRUN_READY_MS);
+	}
+	if (!gone) {
+		dom->destroying = false;
+		ret = derr_set(err, graceful ? DERR_TIMEOUT : DERR_INTERNAL, "the VMM of domain "
+			       "'%s' (pid %d) is still running", dom->name, (int)pid);
+	}
+	pthread_mutex_unlock(&dom->d->lock);
+	return ret;
+}
+
+/* ---- re-attaching after a vmkitd restart ---- */
+
+/* Is the process pid the VMM that ran this domain? Same start time, and
+ * its control socket reports the domain's UUID. status gets its state. */
+static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *status, size_t len)
+{
+	char sock[PATH_MAX], msg[256];
+	uint64_t now = 0;
+	json_t *st = NULL;
+	const char *uuid, *s;
+	bool ok;
+
+	if (pid <= 0 || dvmm_starttime(pid, &now) < 0 || now != start)
+		return false;
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	if (dvmm_call(sock, "query-status", NULL, DRUN_CALL_MS, &st, msg, sizeof(msg)) < 0) {
+		log_warn("domain '%s': pid %d has the right start time but %s", dom->name,
+			 (int)pid, msg);
+		return false;
+	}
+	uuid = json_string_value(json_object_get(st, "uuid"));
+	s = json_string_value(json_object_get(st, "status"));
+	ok = !uuid || strcasecmp(uuid, dom->uuid) == 0;
+	if (!uuid)
+		log_warn("domain '%s': the VMM does not report its UUID; identified by its "
+			 "start time only", dom->name);
+	snprintf(status, len, "%s", s ? s : "running");
+	json_decref(st);
+	return ok;
+}
+
+/* The domain of a state file: the stored one, or a transient one rebuilt
+ * from the state file's XML. NULL when neither. */
+static struct ddom *drun_state_domain_locked(struct vmkitd *d, const char *uuid, json_t *st)
+{
+	struct ddom *dom = ddom_find_locked(d, uuid);
+	const char *xml = json_string_value(json_object_get(st, "xml"));
+	struct domain_xml_error xerr;
+	struct domain_xml *dx = NULL;
+
+	if (dom || !xml)
+		return dom;
+	if (domain_xml_parse(xml, strlen(xml), &dx, &xerr) < 0) {
+		log_error("domain %s: the XML in its state file does not parse: %s", uuid, xerr.msg);
+		return NULL;
+	}
+	dom = ddom_new(d, dx, false);
+	if (!dom) {
+		domain_xml_free(dx);
+		return NULL;
+	}
+	if (strcmp(dom->uuid, uuid) != 0 || ddom_find_locked(d, dom->name) ||
+	    ddom_insert_locked(d, dom) < 0) {
+		log_error("domain %s: its state file names a UUID or name that is taken", uuid);
+		ddom_free(dom);
+		return NULL;
+	}
+	return dom;
+}
+
+/* Fill dom's runtime facts from the state file. */
+static void drun_state_apply_locked(struct ddom *dom, json_t *st)
+{
+	const char *xml = json_string_value(json_object_get(st, "xml"));
+	const char *pty = json_string_value(json_object_get(st, "pty"));
+	struct domain_xml_error xerr;
+	struct domain_xml *dx = NULL;
+	json_t *tap;
+	size_t i;
+
+	dom->pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+	dom->starttime = (uint64_t)json_integer_value(json_object_get(st, "starttime"));
+	dom->id = json_integer_value(json_object_get(st, "id"));
+	dom->cid = (uint32_t)json_integer_value(json_object_get(st, "cid"));
+	snprintf(dom->pty, sizeof(dom->pty), "%s", pty ? pty : "");
+	dom->ntaps = 0;
+	json_array_foreach(json_object_get(st, "taps"), i, tap)
+		if (dom->ntaps < VMKITD_MAX_TAPS && json_is_string(tap))
+			snprintf(dom->taps[dom->ntaps++], sizeof(dom->taps[0]), "%s",
+				 json_string_value(tap));
+	dom->run = dom->def;
+	if (xml && strcmp(xml, domain_xml_text(dom->def, &i)) != 0 &&
+	    domain_xml_parse(xml, strlen(xml), &dx, &xerr) == 0)
+		dom->run = dx;
+	if (dom->id > dom->d->last_id)
+		dom->d->last_id = dom->id;
+}
+
+static void drun_adopt_locked(struct ddom *dom, json_t *st, const char *status)
+{
+	enum dstate_reason r = DREASON_BOOTED;
+	const char *reason = json_string_value(json_object_get(st, "reason"));
+	bool paused = strcmp(status, "paused") == 0;
+
+	if (!reason || dstate_reason_parse(reason, &r) < 0)
+		r = DREASON_BOOTED;
+	if (paused)
+		r = DREASON_USER;
+	else if (r == DREASON_USER)
+		r = DREASON_UNPAUSED;
+	if (drun_watch_locked(dom) < 0) {
+		log_error("domain '%s': cannot watch its VMM (pid %d)", dom->name, (int)dom->pid);
+		close(dom->pidfd);
+		dom->pidfd = -1;
+	}
+	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING, r);
+	log_info("domain '%s': re-attached to its VMM (pid %d, id %lld)", dom->name,
+		 (int)dom->pid, dom->id);
+}
+
+static int drun_reattach_one(void *opaque, const char *dir, const char *name)
+{
+	struct vmkitd *d = opaque;
+	char path[PATH_MAX], uuid[37], err[256], status[32];
+	struct ddom *dom;
+	json_t *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(uuid, sizeof(uuid), "%.*s", (int)(strlen(name) - strlen(".state")), name);
+	if (dstore_read_json(path, &st, err, sizeof(err)) < 0) {
+		log_error("%s (left in place)", err);
+		return 0;
+	}
+	pthread_mutex_lock(&d->lock);
+	dom = drun_state_domain_locked(d, uuid, st);
+	if (dom && !dom->pid) {
+		drun_state_apply_locked(dom, st);
+		if (drun_identify(dom, dom->pid, dom->starttime, status, sizeof(status)) &&
+		    (dom->pidfd = drun_pidfd_open(dom->pid)) >= 0)
+			drun_adopt_locked(dom, st, status);
+		else
+			drun_stopped_locked(dom);   /* ended while vmkitd was down */
+	}
+	pthread_mutex_unlock(&d->lock);
+	json_decref(st);
+	return 0;
+}
+
+int drun_reattach_all(struct vmkitd *d)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t len;
+	uint64_t v;
+
+	snprintf(path, sizeof(path), "%s/lastid", d->cfg.state_dir);
+	if (util_read_file(path, 64, &buf, &len) == 0) {
+		buf[len ? len - 1 : 0] = 0;
+		if (util_parse_uint((char *)buf, 0, INT64_MAX, &v) == 0)
+			d->last_id = (long long)v;
+		free(buf);
+	}
+	return dstore_scan(d->cfg.runtime_dir, ".state", drun_reattach_one, d);
+}
+
+void drun_autostart_all(struct vmkitd *d)
+{
+	struct ddom **v;
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	v = calloc(d->ndoms + 1, sizeof(*v));
+	for (size_t i = 0; v && i < d->ndoms; i++) {
+		if (d->doms[i]->autostart && !dstate_active(d->doms[i]->state)) {
+			v[n++] = d->doms[i];
+			d->doms[i]->refs++;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct derr err;
+		bool go;
+
+		pthread_mutex_lock(&v[i]->op);
+		pthread_mutex_lock(&d->lock);
+		go = !d->stopping && !v[i]->removed && !dstate_active(v[i]->state);
+		pthread_mutex_unlock(&d->lock);
+		if (go && drun_start(v[i], false, true, &err) < 0)
+			log_error("autostart of domain '%s' failed: %s", v[i]->name, err.msg);
+		pthread_mutex_unlock(&v[i]->op);
+		ddom_put(v[i]);
+	}
+	free(v);
+}
+
+void drun_detach_all(struct vmkitd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->ndoms; i++) {
+		struct ddom *dom = d->doms[i];
+
+		if (dom->pidfd < 0)
+			continue;
+		evloop_del(d->loop, dom->pidfd);
+		close(dom->pidfd);
+		dom->pidfd = -1;
+		dom->refs--;   /* the watch's */
+	}
+	pthread_mutex_unlock(&d->lock);
+}

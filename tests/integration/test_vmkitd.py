@@ -1,0 +1,249 @@
+"""vmkitd through its REST API (docs/api.md): lifecycle with the test guest,
+events, the read-only socket, bad input of every kind, VMM crashes, restarts
+of the daemon with VMs running. The daemon runs on temporary directories
+(conftest.py's vmkitd fixture); every VMM it started is killed afterwards."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import TIMEOUT, VMKITD, ApiError, domain_xml
+
+
+def wait_for(pred, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timeout waiting for {what}")
+        time.sleep(0.05)
+
+
+def define(d, name, **kw):
+    return d.api("POST", "/v1/domains", {"xml": domain_xml(name, **kw)})
+
+
+def info(d, name):
+    return d.api("GET", f"/v1/domains/{name}")
+
+
+def err(d, method, path, body=None, **kw):
+    status, out = d.call(method, path, body, **kw)
+    assert status >= 400, out
+    assert set(out) == {"error"} and set(out["error"]) == {"code", "message"}, out
+    return status, out["error"]["code"], out["error"]["message"]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def serial_file(d, name):
+    return os.path.join(d.log_dir, f"{name}.serial")
+
+
+def test_version_and_empty(vmkitd):
+    v = vmkitd.api("GET", "/v1/version")
+    assert v["version"] and v["api"] == 1 and v["vmm"].endswith("vmkit-vmm")
+    assert vmkitd.api("GET", "/v1/domains") == {"domains": []}
+    assert vmkitd.api("GET", "/v1/domains?all=1", ro=True) == {"domains": []}
+    assert oct(os.stat(vmkitd.sock).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(vmkitd.ro_sock).st_mode & 0o777) == "0o666"
+
+
+def test_lifecycle_shutdown_reaches_guest(vmkitd, kvm):
+    d = vmkitd
+    out = serial_file(d, "web")
+    s = define(d, "web", serial=out)
+    assert s["state"] == "shutoff" and s["reason"] == "unknown" and s["id"] is None
+    assert s["persistent"] and not s["autostart"]
+    st = d.api("POST", "/v1/domains/web/start")
+    assert (st["state"], st["reason"]) == ("running", "booted")
+    assert st["id"] >= 1 and alive(st["pid"])
+    assert st["max_memory_bytes"] == 64 << 20 and st["vcpus"] == 1
+    assert [x["name"] for x in d.api("GET", "/v1/domains")["domains"]] == ["web"]
+    _, code, msg = err(d, "POST", "/v1/domains/web/start")
+    assert code == "operation-invalid" and "'web' is already running" in msg
+    assert d.api("POST", "/v1/domains/web/suspend")["state"] == "paused"
+    _, code, _ = err(d, "POST", "/v1/domains/web/suspend")
+    assert code == "operation-invalid"
+    r = d.api("POST", f"/v1/domains/{s['uuid']}/resume")
+    assert (r["state"], r["reason"]) == ("running", "unpaused")
+    wait_for(lambda: os.path.exists(out) and "idle" in open(out).read(), "the guest banner")
+    done = d.api("POST", "/v1/domains/web/shutdown", {"timeout": int(TIMEOUT)})
+    assert (done["state"], done["reason"]) == ("shutoff", "shutdown")
+    assert done["pid"] is None and done["id"] is None
+    assert "testguest: idle: PASS" in open(out).read()   # the power button reached it
+    assert not alive(st["pid"])
+    ev = [(e["event"], e["detail"]) for e in d.events() if e["domain"]["name"] == "web"]
+    assert ev == [("defined", "added"), ("started", "booted"), ("suspended", "paused"),
+                  ("resumed", "unpaused"), ("stopped", "shutdown")]
+    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    _, code, _ = err(d, "POST", "/v1/domains/web/shutdown")
+    assert code == "operation-invalid"
+
+
+def test_destroy_reset_reboot_xml(vmkitd, kvm):
+    d = vmkitd
+    define(d, "d1")
+    st = d.api("POST", "/v1/domains/d1/start", {"paused": True})
+    assert (st["state"], st["reason"]) == ("paused", "user")
+    assert st["console"].startswith("/dev/pts/")
+    live = d.api("GET", "/v1/domains/d1/xml")["xml"]
+    assert f"<source path='{st['console']}'/>" in live
+    assert "<source path=" not in d.api("GET", "/v1/domains/d1/xml?inactive=1")["xml"]
+    assert d.api("POST", "/v1/domains/d1/reset")["state"] == "paused"
+    _, code, _ = err(d, "POST", "/v1/domains/d1/reboot")
+    assert code == "operation-invalid"
+    d.api("POST", "/v1/domains/d1/resume")
+    assert d.api("POST", "/v1/domains/d1/reboot")["state"] == "running"
+    gone = d.api("POST", "/v1/domains/d1/destroy")
+    assert (gone["state"], gone["reason"]) == ("shutoff", "destroyed")
+    assert not alive(st["pid"])
+    ev = [(e["event"], e["detail"]) for e in d.events()]
+    assert ("rebooted", "reset") in ev and ev[-1] == ("stopped", "destroyed")
+    # ids are never reused
+    assert d.api("POST", "/v1/domains/d1/start")["id"] > st["id"]
+    d.api("POST", "/v1/domains/d1/destroy", {"graceful": True})
+
+
+def test_transient_and_undefine(vmkitd, kvm):
+    d = vmkitd
+    c = d.api("POST", "/v1/domains/create", {"xml": domain_xml("t1")})
+    assert c["state"] == "running" and not c["persistent"]
+    _, code, _ = err(d, "PUT", "/v1/domains/t1/autostart", {"autostart": True})
+    assert code == "operation-invalid"
+    assert os.path.exists(os.path.join(d.runtime_dir, c["uuid"] + ".xml"))
+    d.api("POST", "/v1/domains/t1/destroy")
+    _, code, _ = err(d, "GET", "/v1/domains/t1")
+    assert code == "no-domain"
+    assert d.api("GET", "/v1/domains?all=1")["domains"] == []
+    # undefine a running persistent domain: transient until it stops
+    p = define(d, "p1")
+    a = d.api("PUT", "/v1/domains/p1/autostart", {"autostart": True})
+    assert a["autostart"]
+    assert os.path.exists(os.path.join(d.state_dir, "autostart", p["uuid"]))
+    d.api("POST", "/v1/domains/p1/start")
+    assert d.api("DELETE", "/v1/domains/p1") == {}
+    i = info(d, "p1")
+    assert i["state"] == "running" and not i["persistent"] and not i["autostart"]
+    assert not os.path.exists(os.path.join(d.state_dir, "domains", p["uuid"] + ".xml"))
+    assert not os.path.exists(os.path.join(d.state_dir, "autostart", p["uuid"]))
+    d.api("POST", "/v1/domains/p1/destroy")
+    assert err(d, "GET", "/v1/domains/p1")[1] == "no-domain"
+    # undefine an inactive one
+    define(d, "p2")
+    d.api("DELETE", "/v1/domains/p2")
+    assert d.api("GET", "/v1/domains?all=1")["domains"] == []
+    assert os.listdir(os.path.join(d.state_dir, "domains")) == []
+
+
+def test_redefine_keeps_running_config(vmkitd, kvm):
+    d = vmkitd
+    s = define(d, "r1", uuid="6d1f0b5e-1b1a-4c51-9a59-2f4a2b0c9d11")
+    d.api("POST", "/v1/domains/r1/start")
+    s2 = define(d, "r1", uuid=s["uuid"], memory="128")
+    assert s2["state"] == "running"
+    assert info(d, "r1")["max_memory_bytes"] == 64 << 20     # still the running config
+    assert "128" in d.api("GET", "/v1/domains/r1/xml?inactive=1")["xml"]
+    d.api("POST", "/v1/domains/r1/destroy")
+    assert info(d, "r1")["max_memory_bytes"] == 128 << 20
+    ev = [(e["event"], e["detail"]) for e in d.events()]
+    assert ("defined", "updated") in ev
+
+
+def test_bad_input(vmkitd):
+    d = vmkitd
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": "<domain><name>x</name"})
+    assert (st, code) == (400, "invalid-xml") and "line" in msg
+    xml = domain_xml("g1", devices="<graphics type='vnc'/>")
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": xml})
+    assert (st, code) == (400, "invalid-xml")
+    line = xml.splitlines().index(next(l for l in xml.splitlines() if "graphics" in l)) + 1
+    assert "<graphics>" in msg and f"line {line}" in msg, msg
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": domain_xml("m1", memory="1")})
+    assert (st, code) == (400, "invalid-xml") and "memory" in msg
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": domain_xml("v1", vcpus=100000)})
+    assert (st, code) == (400, "invalid-xml") and "vcpu" in msg
+    a = define(d, "dup")
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": domain_xml("dup")})
+    assert (st, code) == (409, "domain-exists") and "dup" in msg
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": domain_xml("other", uuid=a["uuid"])})
+    assert (st, code) == (409, "domain-exists") and a["uuid"] in msg
+    st, code, _ = err(d, "POST", "/v1/domains/create", {"xml": domain_xml("dup", uuid=a["uuid"])})
+    assert (st, code) == (409, "domain-exists")
+    define(d, "nokernel", kernel="/nonexistent/vmlinuz")
+    st, code, msg = err(d, "POST", "/v1/domains/nokernel/start")
+    assert (st, code) == (422, "invalid-config") and "/nonexistent/vmlinuz" in msg
+    assert info(d, "nokernel")["state"] == "shutoff"
+    define(d, "nodisk", devices="<disk type='file' device='disk'><source file='/nonexistent/d.img'/>"
+           "<target dev='vda' bus='virtio'/></disk>")
+    st, code, msg = err(d, "POST", "/v1/domains/nodisk/start")
+    assert (st, code) == (422, "invalid-config") and "/nonexistent/d.img" in msg
+    st, code, _ = err(d, "POST", "/v1/domains/dup/start", ro=True)
+    assert (st, code) == (403, "read-only")
+    st, code, _ = err(d, "DELETE", "/v1/domains/dup", ro=True)
+    assert (st, code) == (403, "read-only")
+    assert d.api("GET", "/v1/domains/dup", ro=True)["name"] == "dup"
+    st, code, _ = err(d, "POST", "/v1/domains", raw="not json")
+    assert (st, code) == (400, "invalid-json")
+    st, code, _ = err(d, "POST", "/v1/domains", raw="[1]")
+    assert (st, code) == (400, "invalid-json")
+    st, code, msg = err(d, "POST", "/v1/domains", {"xml": 5})
+    assert (st, code) == (400, "invalid-argument") and "xml" in msg
+    st, code, msg = err(d, "POST", "/v1/domains", {})
+    assert (st, code) == (400, "invalid-argument") and "xml" in msg
+    st, code, msg = err(d, "POST", "/v1/domains/dup/shutdown", {"timeout": 99999})
+    assert (st, code) == (400, "invalid-argument") and "timeout" in msg
+    st, code, _ = err(d, "POST", "/v1/domains", raw="{" + " " * (1 << 20) + "}")
+    assert (st, code) == (413, "body-too-large")
+    st, code, _ = err(d, "GET", "/v1/nowhere")
+    assert (st, code) == (404, "no-route")
+    st, code, _ = err(d, "GET", "/v2/domains")
+    assert (st, code) == (404, "no-route")
+    st, code, _ = err(d, "DELETE", "/v1/version")
+    assert (st, code) == (405, "method-not-allowed")
+    st, code, _ = err(d, "GET", "/v1/domains/nosuch")
+    assert (st, code) == (404, "no-domain")
+    st, code, _ = err(d, "GET", "/v1/domains/bad%20name")
+    assert (st, code) == (400, "invalid-argument")
+    st, code, _ = err(d, "GET", "/v1/domains?bogus=1")
+    assert (st, code) == (400, "invalid-argument")
+    st, code, _ = err(d, "GET", "/v1/events?since=abc")
+    assert (st, code) == (400, "invalid-argument")
+    # nothing stored was lost, and the daemon still answers
+    names = [x["name"] for x in d.api("GET", "/v1/domains?all=1")["domains"]]
+    assert names == ["dup", "nodisk", "nokernel"]
+
+
+def test_vmm_crash_midrun(vmkitd, kvm):
+    d = vmkitd
+    define(d, "c1")
+    st = d.api("POST", "/v1/domains/c1/start")
+    os.kill(st["pid"], signal.SIGKILL)
+    wait_for(lambda: info(d, "c1")["state"] == "crashed", "crashed state")
+    i = info(d, "c1")
+    assert i["reason"] == "crashed" and i["pid"] is None
+    assert ("stopped", "crashed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
+    # crashed is inactive: start works again
+    assert d.api("POST", "/v1/domains/c1/start")["state"] == "running"
+    d.api("POST", "/v1/domains/c1/destroy")
+
+
+def test_second_vmkitd_refused(vmkitd):
+    define(vmkitd, "keep")
+    r = subprocess.run(vmkitd.argv(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1
+    lock = os.path.join(vmkitd.state_dir, "lock")
+    assert f"another vmkitd (pid {vmkitd.proc.pid}) holds {lock}" in r.stderr
+    assert info(vmkitd, "keep")["state"] == "shutoff"
+    assert len(os.listdir(os.path.join(vmkitd.state_dir, "domains"))) == 1
