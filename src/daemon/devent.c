@@ -165,7 +165,8 @@ static int devent_lost(struct devent_ring *ring, uint64_t *after, char **out, si
 	int ret;
 
 	snprintf(detail, sizeof(detail), "%" PRIu64 " events", ring->oldest - 1 - *after);
-	line = devent_line(ring->oldest - 1, json_null(), "lost", detail);
+	line = devent_line(ring->oldest - 1, json_pack("{s:s,s:s}", "name", "", "uuid", ""),
+			   "lost", detail);
 	if (!line)
 		return -ENOMEM;
 	ret = devent_append(out, len, line);

@@ -660,14 +660,19 @@ static int drun_reattach_one(void *opaque, const char *dir, const char *name)
 	pthread_mutex_lock(&d->lock);
 	dom = drun_state_domain_locked(d, uuid, st);
 	if (dom && !dom->pid) {
+		dom->refs++;
 		drun_state_apply_locked(dom, st);
 		if (drun_identify(dom, dom->pid, dom->starttime, status, sizeof(status)) &&
 		    (dom->pidfd = drun_pidfd_open(dom->pid)) >= 0)
 			drun_adopt_locked(dom, st, status);
 		else
 			drun_stopped_locked(dom);   /* ended while vmkitd was down */
+	} else {
+		dom = NULL;
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (dom)
+		ddom_put(dom);
 	json_decref(st);
 	return 0;
 }

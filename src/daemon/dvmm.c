@@ -86,19 +86,24 @@ int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	return ret;
 }
 
-/* Field n (1-based, n >= 3) of /proc/PID/stat, after the ")" of comm. */
+/* Fields (1-based, each >= 3, ascending) of /proc/PID/stat, counted after
+ * the ")" that ends comm (which may contain spaces). */
 static int dvmm_stat_fields(pid_t pid, uint64_t *vals, const int *fields, size_t nf)
 {
-	char path[64], *p, *end;
-	uint8_t *buf;
-	size_t len;
-	int ret, f = 3;
+	char path[64], buf[1024], *p, *end;
+	ssize_t n;
+	int fd, f = 3;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ret = util_read_file(path, 4096, &buf, &len);
-	if (ret < 0)
-		return ret;
-	p = strrchr((char *)buf, ')');
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
 	for (size_t i = 0; p && i < nf; i++) {
 		while (p && f <= fields[i]) {
 			p = strchr(p + 1, ' ');
@@ -110,7 +115,6 @@ static int dvmm_stat_fields(pid_t pid, uint64_t *vals, const int *fields, size_t
 			p = errno || end == p + 1 ? NULL : p;
 		}
 	}
-	free(buf);
 	return p ? 0 : -EINVAL;
 }
 

@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 	int ret, notify = -1;
 	sigset_t set;
 
+	log_set_level(LOG_INFO);
 	ret = main_parse(argc, argv, &d.cfg);
 	if (ret != 0)
 		return ret > 0 ? 0 : 2;

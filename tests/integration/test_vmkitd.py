@@ -247,3 +247,164 @@ def test_second_vmkitd_refused(vmkitd):
     assert f"another vmkitd (pid {vmkitd.proc.pid}) holds {lock}" in r.stderr
     assert info(vmkitd, "keep")["state"] == "shutoff"
     assert len(os.listdir(os.path.join(vmkitd.state_dir, "domains"))) == 1
+
+
+# ---- vmkitd restarts and crashes with VMs running ----
+
+def state_file(d, uuid):
+    with open(os.path.join(d.runtime_dir, uuid + ".state")) as f:
+        return json.load(f)
+
+
+def test_kill9_with_five_running_vms(vmkitd, kvm):
+    d = vmkitd
+    before = {}
+    for i in range(5):
+        define(d, f"k{i}")
+        before[f"k{i}"] = d.api("POST", f"/v1/domains/k{i}/start")
+    d.api("POST", "/v1/domains/k4/suspend")
+    d.api("POST", "/v1/domains/create", {"xml": domain_xml("kt")})
+    t = info(d, "kt")
+    last = d.events()[-1]["seq"]
+    d.kill9()
+    d.start()
+    for name, st in before.items():
+        i = info(d, name)
+        assert i["state"] == ("paused" if name == "k4" else "running"), i
+        assert (i["pid"], i["id"], i["console"]) == (st["pid"], st["id"], st["console"])
+    assert info(d, "kt")["pid"] == t["pid"] and not info(d, "kt")["persistent"]
+    # still controllable
+    assert d.api("POST", "/v1/domains/k4/resume")["state"] == "running"
+    assert d.api("POST", "/v1/domains/k0/suspend")["state"] == "paused"
+    assert d.api("POST", "/v1/domains/k1/shutdown", {"timeout": int(TIMEOUT)})["state"] == "shutoff"
+    assert d.api("POST", "/v1/domains/kt/destroy")["state"] == "shutoff"
+    assert err(d, "GET", "/v1/domains/kt")[1] == "no-domain"
+    # ids keep growing, event numbers too
+    assert d.api("POST", "/v1/domains/k1/start")["id"] > max(s["id"] for s in before.values())
+    assert all(e["seq"] > last for e in d.events(since=last))
+    # a clean restart re-attaches as well
+    d.restart()
+    assert info(d, "k2")["pid"] == before["k2"]["pid"]
+    for i in range(5):
+        d.api("POST", f"/v1/domains/k{i}/destroy")
+
+
+def test_changes_while_down_are_reported(vmkitd, kvm):
+    from conftest import Qmp
+    d = vmkitd
+    out = serial_file(d, "off")
+    off = define(d, "off", serial=out)
+    killed = define(d, "killed")
+    d.api("POST", "/v1/domains/off/start")
+    wait_for(lambda: os.path.exists(out) and "idle" in open(out).read(), "the guest banner")
+    kpid = d.api("POST", "/v1/domains/killed/start")["pid"]
+    d.api("POST", "/v1/domains/create", {"xml": domain_xml("gone")})
+    tr = info(d, "gone")
+    d.kill9()
+    q = Qmp(os.path.join(d.runtime_dir, off["uuid"] + ".sock"))
+    q.cmd("system-powerdown")
+    q.close()
+    os.kill(kpid, signal.SIGKILL)
+    os.kill(tr["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(kpid) and not alive(tr["pid"]), "the kills")
+    wait_for(lambda: os.path.exists(os.path.join(d.runtime_dir, off["uuid"] + ".sock.exit")),
+             "the power-off")
+    d.start()
+    i = info(d, "off")
+    assert (i["state"], i["reason"]) == ("shutoff", "shutdown")
+    assert "testguest: idle: PASS" in open(out).read()
+    i = info(d, "killed")
+    assert (i["state"], i["reason"]) == ("crashed", "crashed")
+    assert err(d, "GET", "/v1/domains/gone")[1] == "no-domain"
+    ev = {(e["domain"]["name"], e["event"], e["detail"]) for e in d.events()}
+    assert {("off", "stopped", "shutdown"), ("killed", "stopped", "crashed"),
+            ("gone", "stopped", "crashed")} <= ev
+    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert killed["uuid"] in os.listdir(os.path.join(d.state_dir, "domains"))[0] or \
+        killed["uuid"] + ".xml" in os.listdir(os.path.join(d.state_dir, "domains"))
+
+
+def test_reused_pid_is_never_adopted(vmkitd, kvm):
+    d = vmkitd
+    s = define(d, "imp")
+    st = d.api("POST", "/v1/domains/imp/start")
+    d.kill9()
+    os.kill(st["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(st["pid"]), "the kill")
+    # an unrelated process now "owns" the pid of the state file, with its own start time
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        sf = state_file(d, s["uuid"])
+        with open(f"/proc/{other.pid}/stat") as f:
+            sf["pid"], sf["starttime"] = other.pid, int(f.read().split(") ")[1].split()[19])
+        with open(os.path.join(d.runtime_dir, s["uuid"] + ".state"), "w") as f:
+            json.dump(sf, f)
+        d.start()
+        i = info(d, "imp")
+        assert (i["state"], i["pid"]) == ("crashed", None)   # not adopted: no such VMM
+        assert other.poll() is None                          # and left alone
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_autostart_on_daemon_start(vmkitd, kvm):
+    d = vmkitd
+    define(d, "auto")
+    define(d, "manual")
+    d.api("PUT", "/v1/domains/auto/autostart", {"autostart": True})
+    d.restart()
+    wait_for(lambda: info(d, "auto")["state"] == "running", "autostart")
+    assert info(d, "manual")["state"] == "shutoff"
+    assert ("started", "autostart") in [(e["event"], e["detail"]) for e in d.events()]
+    d.api("PUT", "/v1/domains/auto/autostart", {"autostart": False})
+    d.api("POST", "/v1/domains/auto/destroy")
+    d.restart()
+    assert info(d, "auto")["state"] == "shutoff" and not info(d, "auto")["autostart"]
+
+
+def test_event_stream_follows(vmkitd, kvm):
+    import http.client
+    from conftest import _UnixHTTP
+    d = vmkitd
+    define(d, "ev")
+    conn = _UnixHTTP(d.sock, TIMEOUT)
+    conn.request("GET", "/v1/events")
+    resp = conn.getresponse()
+    assert resp.status == 200 and "ndjson" in resp.getheader("Content-Type")
+    d.api("POST", "/v1/domains/ev/start")
+    first = json.loads(resp.readline())
+    assert (first["event"], first["detail"], first["domain"]["name"]) == ("started", "booted", "ev")
+    d.api("POST", "/v1/domains/ev/destroy")
+    second = json.loads(resp.readline())
+    assert (second["event"], second["detail"]) == ("stopped", "destroyed")
+    assert second["seq"] > first["seq"]
+    conn.close()
+    replay = d.events(since=first["seq"] - 1)
+    assert [e["seq"] for e in replay] == [first["seq"], second["seq"]]
+
+
+def test_twenty_domains_concurrently(vmkitd, kvm):
+    from concurrent.futures import ThreadPoolExecutor
+    d = vmkitd
+    names = [f"c{i:02d}" for i in range(20)]
+
+    def up(n):
+        define(d, n)
+        return d.api("POST", f"/v1/domains/{n}/start")
+
+    def down(n):
+        if int(n[1:]) % 2:
+            return d.api("POST", f"/v1/domains/{n}/destroy")
+        return d.api("POST", f"/v1/domains/{n}/shutdown", {"timeout": int(TIMEOUT)})
+
+    with ThreadPoolExecutor(20) as ex:
+        started = list(ex.map(up, names))
+    assert len({s["pid"] for s in started}) == 20 and len({s["id"] for s in started}) == 20
+    listed = d.api("GET", "/v1/domains")["domains"]
+    assert [x["id"] for x in listed] == sorted(s["id"] for s in started)
+    with ThreadPoolExecutor(20) as ex:
+        stopped = list(ex.map(down, names))
+    assert all(s["state"] == "shutoff" for s in stopped)
+    assert d.api("GET", "/v1/domains")["domains"] == []
+    assert not any(alive(s["pid"]) for s in started)
