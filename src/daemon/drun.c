@@ -556,10 +556,10 @@ static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *sta
 	}
 	uuid = json_string_value(json_object_get(st, "uuid"));
 	s = json_string_value(json_object_get(st, "status"));
-	ok = !uuid || strcasecmp(uuid, dom->uuid) == 0;
-	if (!uuid)
-		log_warn("domain '%s': the VMM does not report its UUID; identified by its "
-			 "start time only", dom->name);
+	ok = uuid && strcasecmp(uuid, dom->uuid) == 0;
+	if (!ok)
+		log_warn("domain '%s': pid %d reports UUID %s: not its VMM", dom->name, (int)pid,
+			 uuid ? uuid : "(none)");
 	snprintf(status, len, "%s", s ? s : "running");
 	json_decref(st);
 	return ok;
