@@ -18,6 +18,7 @@
 #include "domain_json.h"
 #include "domain_xml.h"
 #include "drun.h"
+#include "dstatefile.h"
 #include "dstore.h"
 #include "dvmm.h"
 
@@ -58,18 +59,15 @@ static bool drun_wait_gone_locked(struct ddom *dom, pid_t pid, unsigned timeout_
 
 static json_t *drun_state_json_locked(struct ddom *dom)
 {
-	json_t *taps = json_array();
+	struct dstatefile sf = { .pid = dom->pid, .starttime = dom->starttime, .id = dom->id,
+				 .state = dom->state, .reason = dom->reason, .ntaps = dom->ntaps,
+				 .cid = dom->cid, .transient = !dom->persistent };
 	size_t len;
-	const char *xml = domain_xml_text(dom->run ? dom->run : dom->def, &len);
 
-	for (unsigned i = 0; taps && i < dom->ntaps; i++)
-		json_array_append_new(taps, json_string(dom->taps[i]));
-	return json_pack("{s:i,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:b,s:s%}",
-			 "pid", (int)dom->pid, "starttime", (json_int_t)dom->starttime,
-			 "id", (json_int_t)dom->id, "state", dstate_state_name(dom->state),
-			 "reason", dstate_reason_name(dom->reason), "pty", dom->pty,
-			 "taps", taps, "cid", (json_int_t)dom->cid, "transient", !dom->persistent,
-			 "xml", xml, len);
+	sf.xml = domain_xml_text(dom->run ? dom->run : dom->def, &len);
+	snprintf(sf.pty, sizeof(sf.pty), "%s", dom->pty);
+	memcpy(sf.taps, dom->taps, sizeof(sf.taps));
+	return dstatefile_to_json(&sf);
 }
 
 static void drun_save_state_locked(struct ddom *dom)
@@ -567,10 +565,11 @@ static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *sta
 
 /* The domain of a state file: the stored one, or a transient one rebuilt
  * from the state file's XML. NULL when neither. */
-static struct ddom *drun_state_domain_locked(struct vmkitd *d, const char *uuid, json_t *st)
+static struct ddom *drun_state_domain_locked(struct vmkitd *d, const char *uuid,
+					    const struct dstatefile *sf)
 {
 	struct ddom *dom = ddom_find_locked(d, uuid);
-	const char *xml = json_string_value(json_object_get(st, "xml"));
+	const char *xml = sf->xml;
 	struct domain_xml_error xerr;
 	struct domain_xml *dx = NULL;
 
@@ -595,44 +594,36 @@ static struct ddom *drun_state_domain_locked(struct vmkitd *d, const char *uuid,
 }
 
 /* Fill dom's runtime facts from the state file. */
-static void drun_state_apply_locked(struct ddom *dom, json_t *st)
+static void drun_state_apply_locked(struct ddom *dom, const struct dstatefile *sf)
 {
-	const char *xml = json_string_value(json_object_get(st, "xml"));
-	const char *pty = json_string_value(json_object_get(st, "pty"));
 	struct domain_xml_error xerr;
 	struct domain_xml *dx = NULL;
-	json_t *tap;
-	size_t i;
+	size_t len;
 
-	dom->pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-	dom->starttime = (uint64_t)json_integer_value(json_object_get(st, "starttime"));
-	dom->id = json_integer_value(json_object_get(st, "id"));
-	dom->cid = (uint32_t)json_integer_value(json_object_get(st, "cid"));
-	snprintf(dom->pty, sizeof(dom->pty), "%s", pty ? pty : "");
-	dom->ntaps = 0;
-	json_array_foreach(json_object_get(st, "taps"), i, tap)
-		if (dom->ntaps < VMKITD_MAX_TAPS && json_is_string(tap))
-			snprintf(dom->taps[dom->ntaps++], sizeof(dom->taps[0]), "%s",
-				 json_string_value(tap));
+	dom->pid = sf->pid;
+	dom->starttime = sf->starttime;
+	dom->id = sf->id;
+	dom->cid = sf->cid;
+	dom->reason = sf->reason;
+	snprintf(dom->pty, sizeof(dom->pty), "%s", sf->pty);
+	memcpy(dom->taps, sf->taps, sizeof(dom->taps));
+	dom->ntaps = sf->ntaps;
 	dom->run = dom->def;
-	if (xml && strcmp(xml, domain_xml_text(dom->def, &i)) != 0 &&
-	    domain_xml_parse(xml, strlen(xml), &dx, &xerr) == 0)
+	if (strcmp(sf->xml, domain_xml_text(dom->def, &len)) != 0 &&
+	    domain_xml_parse(sf->xml, strlen(sf->xml), &dx, &xerr) == 0)
 		dom->run = dx;
 	if (dom->id > dom->d->last_id)
 		dom->d->last_id = dom->id;
 }
 
-static void drun_adopt_locked(struct ddom *dom, json_t *st, const char *status)
+static void drun_adopt_locked(struct ddom *dom, const char *status)
 {
-	enum dstate_reason r = DREASON_BOOTED;
-	const char *reason = json_string_value(json_object_get(st, "reason"));
+	enum dstate_reason r = dom->reason;
 	bool paused = strcmp(status, "paused") == 0;
 
-	if (!reason || dstate_reason_parse(reason, &r) < 0)
-		r = DREASON_BOOTED;
 	if (paused)
 		r = DREASON_USER;
-	else if (r == DREASON_USER)
+	else if (r != DREASON_BOOTED && r != DREASON_UNPAUSED)
 		r = DREASON_UNPAUSED;
 	if (drun_watch_locked(dom) < 0) {
 		log_error("domain '%s': cannot watch its VMM (pid %d)", dom->name, (int)dom->pid);
@@ -648,23 +639,26 @@ static int drun_reattach_one(void *opaque, const char *dir, const char *name)
 {
 	struct vmkitd *d = opaque;
 	char path[PATH_MAX], uuid[37], err[256], status[32];
+	struct dstatefile sf;
 	struct ddom *dom;
 	json_t *st = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(uuid, sizeof(uuid), "%.*s", (int)(strlen(name) - strlen(".state")), name);
-	if (dstore_read_json(path, &st, err, sizeof(err)) < 0) {
-		log_error("%s (left in place)", err);
+	if (dstore_read_json(path, &st, err, sizeof(err)) < 0 ||
+	    dstatefile_from_json(st, &sf, err, sizeof(err)) < 0) {
+		log_error("%s: %s (left in place; that VMM, if any, is not managed)", path, err);
+		json_decref(st);
 		return 0;
 	}
 	pthread_mutex_lock(&d->lock);
-	dom = drun_state_domain_locked(d, uuid, st);
+	dom = drun_state_domain_locked(d, uuid, &sf);
 	if (dom && !dom->pid) {
 		dom->refs++;
-		drun_state_apply_locked(dom, st);
+		drun_state_apply_locked(dom, &sf);
 		if (drun_identify(dom, dom->pid, dom->starttime, status, sizeof(status)) &&
 		    (dom->pidfd = drun_pidfd_open(dom->pid)) >= 0)
-			drun_adopt_locked(dom, st, status);
+			drun_adopt_locked(dom, status);
 		else
 			drun_stopped_locked(dom);   /* ended while vmkitd was down */
 	} else {
