@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dapi.h"
+#include "dconsole.h"
 #include "ddom.h"
 #include "droute.h"
 #include "drun.h"
@@ -189,6 +191,7 @@ static int dapi_autostart(struct dapi_ctx *c)
 }
 
 static int dapi_events(struct dapi_ctx *c);
+static int dapi_console(struct dapi_ctx *c);
 
 /* THE handler table, by route. */
 static const dapi_fn dapi_handlers[DR_COUNT_] = {
@@ -209,7 +212,7 @@ static const dapi_fn dapi_handlers[DR_COUNT_] = {
 	[DR_RESUME] = dapi_resume,
 	[DR_AUTOSTART] = dapi_autostart,
 	[DR_DOMSTATS] = dapi_not_yet,
-	[DR_CONSOLE] = dapi_not_yet,
+	[DR_CONSOLE] = dapi_console,
 	[DR_STATS] = dapi_not_yet,
 	[DR_METRICS] = dapi_not_yet,
 	[DR_EVENTS] = dapi_events,
@@ -289,6 +292,47 @@ static int dapi_events(struct dapi_ctx *c)
 	}
 	MHD_add_response_header(c->resp, "Content-Type", "application/x-ndjson");
 	c->status = 200;
+	return 0;
+}
+
+/* ---- the console: an HTTP Upgrade handed to dconsole ---- */
+
+static void dapi_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
+			  const char *extra_in, size_t extra_in_size, MHD_socket sock,
+			  struct MHD_UpgradeResponseHandle *urh)
+{
+	struct ddom *dom = cls;
+
+	dconsole_attach(dom, sock, urh, extra_in, extra_in_size);
+	ddom_put(dom);
+}
+
+static int dapi_console(struct dapi_ctx *c)
+{
+	const char *up = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Upgrade");
+	int ret;
+
+	if (!up || strcasecmp(up, "vmkit-console") != 0)
+		return derr_set(&c->err, DERR_INVALID_ARGUMENT, "the console is an HTTP Upgrade: "
+				"send 'Connection: Upgrade' and 'Upgrade: vmkit-console'");
+	pthread_mutex_lock(&c->d->lock);
+	ret = dconsole_reserve_locked(c->dom, c->req.force);
+	if (ret == 0)
+		c->dom->refs++;   /* the upgrade handler's */
+	pthread_mutex_unlock(&c->d->lock);
+	if (ret == -ENODEV)
+		return derr_set(&c->err, DERR_OPERATION_INVALID, "domain '%s' has no pty console",
+				c->dom->name);
+	if (ret == -EBUSY)
+		return derr_set(&c->err, DERR_CONSOLE_BUSY, "a client is attached to the console "
+				"of domain '%s' (force=1 takes it over)", c->dom->name);
+	c->resp = MHD_create_response_for_upgrade(dapi_upgraded, c->dom);
+	if (!c->resp) {
+		ddom_put(c->dom);
+		return derr_set(&c->err, DERR_INTERNAL, "cannot create the upgrade response");
+	}
+	MHD_add_response_header(c->resp, MHD_HTTP_HEADER_UPGRADE, "vmkit-console");
+	c->status = MHD_HTTP_SWITCHING_PROTOCOLS;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "dconsole.h"
 #include "ddom.h"
 #include "domain_json.h"
 #include "domain_xml.h"
@@ -141,6 +142,7 @@ static void drun_stopped_locked(struct ddom *dom)
 		close(dom->pidfd);
 		dom->pidfd = -1;
 	}
+	dconsole_close_locked(dom, false);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		drun_unlink(dom, files[i]);
 	/* dnet: dnet_tap_delete(dom->taps[i]) once src/daemon/dnet.c exists. */
@@ -419,6 +421,7 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 	dom->starting = false;
 	snprintf(dom->pty, sizeof(dom->pty), "%s", pty);
 	drun_write_pid_locked(dom);
+	dconsole_open_locked(dom);
 	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING,
 			      paused ? DREASON_USER : DREASON_BOOTED);
 	ddom_event(dom, "started", autostart ? "autostart" : "booted");
@@ -631,6 +634,7 @@ static void drun_adopt_locked(struct ddom *dom, const char *status)
 		dom->pidfd = -1;
 	}
 	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING, r);
+	dconsole_open_locked(dom);
 	log_info("domain '%s': re-attached to its VMM (pid %d, id %lld)", dom->name,
 		 (int)dom->pid, dom->id);
 }
@@ -724,6 +728,7 @@ void drun_detach_all(struct vmkitd *d)
 	for (size_t i = 0; i < d->ndoms; i++) {
 		struct ddom *dom = d->doms[i];
 
+		dconsole_close_locked(dom, true);
 		if (dom->pidfd < 0)
 			continue;
 		evloop_del(d->loop, dom->pidfd);

@@ -23,6 +23,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "dapi.h"
+#include "dconsole.h"
 #include "ddom.h"
 #include "drun.h"
 #include "dstore.h"
@@ -217,8 +218,10 @@ static void main_stopping(struct vmkitd *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->stopping = true;
-	for (size_t i = 0; i < d->ndoms; i++)
+	for (size_t i = 0; i < d->ndoms; i++) {
 		pthread_cond_broadcast(&d->doms[i]->cond);
+		dconsole_detach_locked(d->doms[i]);   /* libmicrohttpd waits for upgraded sockets */
+	}
 	pthread_mutex_unlock(&d->lock);
 	devent_stop(&d->events);
 }

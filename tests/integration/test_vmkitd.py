@@ -408,3 +408,93 @@ def test_twenty_domains_concurrently(vmkitd, kvm):
     assert all(s["state"] == "shutoff" for s in stopped)
     assert d.api("GET", "/v1/domains")["domains"] == []
     assert not any(alive(s["pid"]) for s in started)
+
+
+# ---- the console (HTTP Upgrade) ----
+
+def console_open(d, name, query="", ro=False):
+    """Connect and upgrade; returns (status, socket or response text)."""
+    import socket as so
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(d.ro_sock if ro else d.sock)
+    s.sendall(f"GET /v1/domains/{name}/console{query} HTTP/1.1\r\nHost: localhost\r\n"
+              "Connection: Upgrade\r\nUpgrade: vmkit-console\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split(b" ")[1])
+    if status != 101:
+        body = s.recv(65536)
+        s.close()
+        return status, (head + body).decode(errors="replace")
+    assert b"upgrade: vmkit-console" in head.lower()
+    return status, s
+
+
+def recv_until(s, text):
+    buf = b""
+    while text not in buf:
+        chunk = s.recv(4096)
+        assert chunk, f"console closed before {text!r}: {buf!r}"
+        buf += chunk
+    return buf
+
+
+def test_console(vmkitd, kvm):
+    d = vmkitd
+    define(d, "con", workload="echo")
+    d.api("POST", "/v1/domains/con/start")
+    log = os.path.join(d.log_dir, "con.log")
+    # nobody attached: the guest's output goes to the domain log
+    wait_for(lambda: "testguest" in open(log, errors="replace").read(), "console output in the log")
+    st, s1 = console_open(d, "con")
+    assert st == 101
+    s1.sendall(b"ping-1\r")
+    recv_until(s1, b"ping-1")
+    st, body = console_open(d, "con")
+    assert st == 409 and "console-busy" in body
+    st, body = console_open(d, "con", ro=True)
+    assert st == 403 and "read-only" in body
+    st, s2 = console_open(d, "con", "?force=1")
+    assert st == 101
+    assert s1.recv(4096) == b""          # the first client was disconnected
+    s1.close()
+    s2.sendall(b"pong-2\r")
+    recv_until(s2, b"pong-2")
+    s2.sendall(b"\x04")                  # Ctrl-D: the echo workload passes and powers off
+    wait_for(lambda: info(d, "con")["state"] == "shutoff", "the guest to power off")
+    assert info(d, "con")["reason"] == "shutdown"
+    s2.close()
+    # no pty: refused
+    define(d, "nopty", serial=serial_file(d, "nopty"))
+    d.api("POST", "/v1/domains/nopty/start")
+    st, body = console_open(d, "nopty")
+    assert st == 409 and "operation-invalid" in body and "no pty console" in body
+    d.api("POST", "/v1/domains/nopty/destroy")
+    st, body = console_open(d, "nopty")
+    assert st == 409 and "operation-invalid" in body
+
+
+def test_console_detach_and_reattach(vmkitd, kvm):
+    d = vmkitd
+    define(d, "con2", workload="echo")
+    d.api("POST", "/v1/domains/con2/start")
+    for i in range(3):
+        # a closed client is noticed (409 console-busy until then, never longer)
+        s = wait_for(lambda: (lambda r: r[1] if r[0] == 101 else None)(console_open(d, "con2")),
+                     "the console to be free")
+        s.sendall(f"round-{i}\r".encode())
+        recv_until(s, f"round-{i}".encode())
+        s.close()                        # detach
+    d.kill9()
+    d.start()                            # the console survives a daemon restart
+    st, s = console_open(d, "con2", "?force=1")
+    assert st == 101
+    s.sendall(b"after-restart\r")
+    recv_until(s, b"after-restart")
+    s.close()
+    d.api("POST", "/v1/domains/con2/destroy")

@@ -1,0 +1,34 @@
+/* dconsole: the serial console of a running domain (serial port 0 on a
+ * pty). vmkitd opens the pty's slave end (raw mode) while the domain runs
+ * and relays it on the event loop: to the one attached API client (an HTTP
+ * Upgrade socket, handed over by libmicrohttpd), or, while nobody is
+ * attached, appended to the domain log. State is guarded by vmkitd.lock;
+ * the loop callbacks take it; a console is freed on the loop thread. */
+#ifndef VMKIT_DCONSOLE_H
+#define VMKIT_DCONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vmkitd.h"
+
+struct MHD_UpgradeResponseHandle;
+
+/* Open dom->pty and start relaying (vmkitd.lock held). 0 or -errno. */
+int dconsole_open_locked(struct ddom *dom);
+/* Stop relaying, disconnect the client (vmkitd.lock held). now: the loop
+ * no longer runs (free at once); else the memory goes on the loop thread. */
+void dconsole_close_locked(struct ddom *dom, bool now);
+
+/* Reserve the console for a new client (vmkitd.lock held): -ENODEV (no
+ * pty console), -EBUSY (a client is attached and !force). With force the
+ * attached client is disconnected. */
+int dconsole_reserve_locked(struct ddom *dom, bool force);
+/* The upgraded socket of the reserved client (any thread; takes the lock).
+ * extra: bytes that came after the request, for the guest. */
+void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,
+		     const char *extra, size_t extra_len);
+/* Disconnect the attached client if any (vmkitd.lock held). */
+void dconsole_detach_locked(struct ddom *dom);
+
+#endif
