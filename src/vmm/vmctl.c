@@ -1,7 +1,9 @@
 /* vmctl: the VMM's control-socket commands, one handler each, in one table.
  * The device queries walk the VM's virtio devices (vm->virtio); each device
  * is asked under its lock. A device's ops->query puts its configuration
- * facts at the top level and its counters in a "stats" object. */
+ * facts at the top level and its counters in a "stats" object; the stats
+ * queries show the id, the facts that name the backend ("path" of a disk,
+ * "tap" of a NIC) and the counters. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -108,8 +110,11 @@ static int vmctl_quit(void *opaque, json_t *args, json_t **ret, char **err)
 
 enum vmctl_view {
 	VMCTL_VIEW_CONFIG,  /* the device's facts without its counters */
-	VMCTL_VIEW_STATS,   /* id + counters */
+	VMCTL_VIEW_STATS,   /* id, backend ("path"/"tap") + counters */
 };
+
+/* The facts a stats view keeps: what the device's backend is. */
+static const char *const vmctl_backend_keys[] = { "path", "tap" };
 
 static json_t *vmctl_device_view(struct virtio_dev *vd, enum vmctl_view view)
 {
@@ -124,8 +129,14 @@ static json_t *vmctl_device_view(struct virtio_dev *vd, enum vmctl_view view)
 		return obj;
 	case VMCTL_VIEW_STATS:
 		stats = json_object_get(obj, "stats");
-		stats = json_pack("{s:O,s:O}", "id", json_object_get(obj, "id"),
-				  "stats", stats ? stats : json_object());
+		stats = json_pack("{s:O,s:o}", "id", json_object_get(obj, "id"),
+				  "stats", stats ? json_incref(stats) : json_object());
+		for (size_t i = 0; stats && i < ARRAY_SIZE(vmctl_backend_keys); i++) {
+			json_t *v = json_object_get(obj, vmctl_backend_keys[i]);
+
+			if (v)
+				json_object_set(stats, vmctl_backend_keys[i], v);
+		}
 		json_decref(obj);
 		return stats;
 	}

@@ -105,6 +105,7 @@ def test_query_block(vm_factory, tmp_path):
     assert "stats" not in b
     st = q.cmd("query-blockstats")["return"]
     assert [x["id"] for x in st] == ["boot"] and isinstance(st[0]["stats"], dict), st
+    assert st[0]["path"] == str(img), st
     kinds = [(d["id"], d["kind"], d["slot"]) for d in q.cmd("query-virtio")["return"]]
     assert kinds == [("boot", "virtio-blk", 1), ("rng0", "virtio-rng", 2)], kinds
     q.cmd("quit")

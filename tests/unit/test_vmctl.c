@@ -266,8 +266,8 @@ static void test_query_block(void **state)
 	assert_true(r->blk.locked_in_query);
 	json_decref(ret);
 	assert_int_equal(run(r, "query-blockstats", NULL, &ret, &err), 0);
-	assert_json(ret, "[{\"id\": \"disk0\", \"stats\": {\"rd_bytes\": 4096,"
-			 " \"wr_operations\": 3}}]");
+	assert_json(ret, "[{\"id\": \"disk0\", \"path\": \"/img/a.qcow2\", \"stats\": "
+			 "{\"rd_bytes\": 4096, \"wr_operations\": 3}}]");
 	json_decref(ret);
 }
 

@@ -787,6 +787,8 @@ static void vnet_query(void *dev, json_t *obj)
 	json_object_set_new(obj, "mac", json_string(mac));
 	json_object_set_new(obj, "link", json_string(n->link_up ? "up" : "down"));
 	json_object_set_new(obj, "backend", json_string(n->be.name));
+	if (n->be.ifname[0])
+		json_object_set_new(obj, "tap", json_string(n->be.ifname));
 	json_object_set_new(obj, "backend-ok", json_boolean(!n->dead));
 	json_object_set_new(st, "mac", json_string(mac));
 	json_object_set_new(st, "link", json_string(n->link_up ? "up" : "down"));
@@ -1106,9 +1108,11 @@ static int vnet_tap_attach(const struct config_net *cfg, struct vnet_backend *be
 		if (ret == 0)
 			ret = vnet_tap_open(cfg, flags, ifindex, &be->fd);
 		snprintf(be->name, sizeof(be->name), "tap %s", cfg->tap);
+		snprintf(be->ifname, sizeof(be->ifname), "%s", cfg->tap);
 	} else {
 		ret = vnet_fd_open(cfg, name, &be->fd);
 		snprintf(be->name, sizeof(be->name), "tap %s (fd=%d)", ret ? "?" : name, cfg->fd);
+		snprintf(be->ifname, sizeof(be->ifname), "%s", ret ? "" : name);
 	}
 	if (ret == 0)
 		ret = vnet_tap_setup(cfg, be);

@@ -39,7 +39,9 @@ struct vnet_backend {
 	int fd;                /* taken over by vnet_create_backend, even on failure */
 	unsigned tun_offloads; /* TUN_F_* the backend may be asked to deliver */
 	bool tap;              /* a TAP: TUNSETOFFLOAD at activate */
-	char name[64];         /* "tap vmkt0": messages and query-netstats */
+	char name[64];         /* "tap vmkt0": messages and query-virtio's "backend" */
+	char ifname[16];       /* the TAP's interface name ("" unknown): "tap" in the
+	                        * queries (query-netstats too) */
 };
 
 /* vnet_create on a prepared backend (cfg's tap/fd fields are ignored). */
