@@ -13,7 +13,8 @@
  *   host-NAME.json       HOST (hostname "testhost", 4 CPUs, 100 ticks/s,
  *                        daemon RSS 7340032)
  *   metrics-NAME.json    a /v1/stats object
- *   metrics-NAME.prom    its Prometheus text */
+ *   metrics-NAME.prom    its Prometheus text
+ * and that docs/metrics.md lists every family. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@
 #include "daemon/dstats.h"
 
 #define GOLDEN_DIR TEST_SRCDIR "/tests/golden/dstats"
+#define DOCS_METRICS TEST_SRCDIR "/docs/metrics.md"
 
 /* "PID (COMM) S 4 5 ... 52": field n holds n, but utime (14), stime (15)
  * and starttime (22) hold the given values. */
@@ -460,6 +462,29 @@ static bool golden_one(const char *file, bool update, unsigned *n)
 	return ok;
 }
 
+/* docs/metrics.md lists every family of metrics-two.prom (which has them
+ * all) with its type: "| `NAME` | TYPE". */
+static void test_docs(void **state)
+{
+	char *doc = read_text(TEST_SRCDIR "/docs", "metrics", ".md");
+	char *prom = read_text(GOLDEN_DIR, "metrics-two", ".prom");
+	char row[256], name[128], type[16];
+	unsigned n = 0;
+
+	assert_non_null(doc);
+	assert_non_null(prom);
+	for (const char *p = strstr(prom, "# TYPE "); p; p = strstr(p + 1, "# TYPE ")) {
+		assert_int_equal(sscanf(p, "# TYPE %127s %15s", name, type), 2);
+		snprintf(row, sizeof(row), "| `%s` | %s", name, type);
+		if (!strstr(doc, row))
+			fail_msg("docs/metrics.md lacks the row \"%s\"", row);
+		n++;
+	}
+	assert_int_equal(n, 27);
+	free(doc);
+	free(prom);
+}
+
 static void test_golden(void **state)
 {
 	const char *env = getenv("VMKIT_GOLDEN_UPDATE");
@@ -490,6 +515,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest golden[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_docs),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "golden") == 0)
