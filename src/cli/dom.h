@@ -203,8 +203,9 @@ enum {
 	DPRINT_REASON = 1u << 3,   /* domstate --reason */
 };
 
-/* Each returns 0, or -ENOENT when a requested target is not in the stats
- * (message printed), or -EPROTO when the JSON lacks what it needs. */
+/* Each returns 0, or -ENOENT when a requested target is not in the stats or
+ * the domain is not running (message printed), or -EPROTO when the JSON
+ * lacks what it needs. */
 int dprint_list(FILE *f, json_t *v, unsigned flags);
 int dprint_dominfo(FILE *f, json_t *v);
 int dprint_domstate(FILE *f, json_t *v, unsigned flags);

@@ -308,6 +308,16 @@ int dprint_domstats(FILE *f, json_t *st)
 
 /* ---- dommemstat, domblkstat, domifstat ---------------------------------- */
 
+/* Statistics of an inactive domain carry its state only. */
+static int dp_inactive(json_t *st, const char *what)
+{
+	if (!json_is_string(json_object_get(st, "state")))
+		return -EPROTO;
+	dom_error("domain '%s' is not running (%s): no %s statistics", dp_str(st, "name"),
+		  dprint_state(dp_str(st, "state")), what);
+	return -ENOENT;
+}
+
 int dprint_dommemstat(FILE *f, json_t *st)
 {
 	json_t *mem = json_object_get(st, "memory"), *val;
@@ -315,7 +325,7 @@ int dprint_dommemstat(FILE *f, json_t *st)
 	const char *name;
 
 	if (!json_is_object(mem))
-		return -EPROTO;
+		return dp_inactive(st, "memory");
 	if (json_is_object(balloon))
 		fprintf(f, "actual %" PRIu64 "\n", dp_kib(balloon, "actual_bytes"));
 	else
@@ -345,7 +355,7 @@ static int dp_devstat(FILE *f, json_t *st, const char *arr_key, const char *alt_
 	size_t i;
 
 	if (!json_is_array(arr))
-		return -EPROTO;
+		return dp_inactive(st, alt_key ? "interface" : "disk");
 	json_array_foreach(arr, i, d) {
 		if (!dp_matches(d, target, alt_key))
 			continue;
