@@ -227,7 +227,7 @@ static int cli_parse_verb(const struct cli_cmd *c, int argc, char **argv, struct
 	struct cliopt opts[DOPT_COUNT_ + 1];
 	struct cliopt_state s;
 	char prog[64];
-	size_t n = 0, min, max;
+	size_t n = 0, min = 0, max = 0;
 	int id;
 
 	snprintf(prog, sizeof(prog), "vmkit %s", c->name);
