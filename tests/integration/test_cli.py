@@ -12,8 +12,6 @@ import re
 import subprocess
 import time
 
-import pytest
-
 from conftest import CLI, TIMEOUT, domain_xml
 
 
