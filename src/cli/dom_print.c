@@ -425,8 +425,8 @@ int dprint_event(FILE *f, json_t *ev)
 
 	if (!json_is_string(json_object_get(ev, "event")))
 		return -EPROTO;
-	gmtime_r(&secs, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (!gmtime_r(&secs, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(when, sizeof(when), "?");
 	fprintf(f, "%s.%03u+0000: seq %" PRIu64 ": event ", when,
 		(unsigned)(dp_u64(ev, "time_ms") % 1000), dp_u64(ev, "seq"));
 	if (json_is_object(dom))
