@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 #include <curl/curl.h>
+
+#include "common/util.h"
 
 /* A runaway answer is refused beyond this (the daemon's are small). */
 #define DCLIENT_BODY_MAX (256u << 20)
@@ -160,16 +163,41 @@ int dom_exit_code(int rc)
 	return DOM_EXIT_FAILED;
 }
 
+/* Whether vmkitd runs, from the pid file next to the socket: a hint. */
+static const char *dclient_daemon_hint(const struct dclient *c, char *buf, size_t len)
+{
+	const char *slash = strrchr(c->sock, '/');
+	char path[sizeof(c->sock) + 16];
+	uint8_t *text = NULL;
+	size_t n = 0;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%.*s/vmkitd.pid", (int)(slash ? slash - c->sock : 0),
+		 c->sock);
+	if (util_read_file(path, 64, &text, &n) == 0 && n > 0 && n < 64) {
+		text[n - 1] = text[n - 1] == '\n' ? '\0' : text[n - 1];
+		pid = strtol((const char *)text, NULL, 10);
+	}
+	free(text);
+	if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+		snprintf(buf, len, "vmkitd runs (pid %ld) but does not answer there", pid);
+	else
+		snprintf(buf, len, "vmkitd is not running: no live pid in %s", path);
+	return buf;
+}
+
 void dclient_connect_error(const struct dclient *c, int err)
 {
+	char hint[sizeof(c->sock) + 80];
+
+	dclient_daemon_hint(c, hint, sizeof(hint));
 	switch (err) {
 	case ENOENT:
-		dom_error("cannot connect to vmkitd: %s does not exist (is vmkitd running? "
-			  "-c URI or VMKIT_DEFAULT_URI choose another socket)", c->sock);
+		dom_error("cannot connect to vmkitd: %s does not exist (%s; -c URI or "
+			  "VMKIT_DEFAULT_URI choose another socket)", c->sock, hint);
 		break;
 	case ECONNREFUSED:
-		dom_error("cannot connect to vmkitd: nobody listens on %s (vmkitd is not "
-			  "running; the socket is left over)", c->sock);
+		dom_error("cannot connect to vmkitd: nobody listens on %s (%s)", c->sock, hint);
 		break;
 	case EACCES:
 	case EPERM:
@@ -177,8 +205,8 @@ void dclient_connect_error(const struct dclient *c, int err)
 			  "socket is for root; -r uses the read-only one)", c->sock);
 		break;
 	default:
-		dom_error("cannot connect to vmkitd at %s: %s", c->sock,
-			  err ? strerror(err) : "connection failed");
+		dom_error("cannot connect to vmkitd at %s: %s (%s)", c->sock,
+			  err ? strerror(err) : "connection failed", hint);
 		break;
 	}
 }

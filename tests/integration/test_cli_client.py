@@ -127,7 +127,7 @@ def test_readonly_socket(fake, tmp_path):
 def test_cannot_connect_and_usage(tmp_path):
     sock = tmp_path / "vmkitd.sock"
     r = subprocess.run([CLI, "-c", f"unix://{sock}", "list"], capture_output=True, text=True)
-    assert r.returncode == 3 and str(sock) in r.stderr and "is vmkitd running" in r.stderr
+    assert r.returncode == 3 and str(sock) in r.stderr and "vmkitd is not running" in r.stderr
     env = dict(os.environ, VMKIT_DEFAULT_URI=f"unix://{sock}")
     r = subprocess.run([CLI, "-r", "version"], capture_output=True, text=True, env=env)
     assert r.returncode == 3 and str(tmp_path / "vmkitd-ro.sock") in r.stderr
@@ -139,6 +139,9 @@ def test_cannot_connect_and_usage(tmp_path):
     s.close()
     r = subprocess.run([CLI, "-c", f"unix://{sock}", "list"], capture_output=True, text=True)
     assert r.returncode == 3 and "nobody listens" in r.stderr
+    (tmp_path / "vmkitd.pid").write_text(f"{os.getpid()}\n")   # a live process
+    r = subprocess.run([CLI, "-c", f"unix://{sock}", "list"], capture_output=True, text=True)
+    assert r.returncode == 3 and f"vmkitd runs (pid {os.getpid()})" in r.stderr
     for args in (["start"], ["list", "--bogus"], ["-c", "http://x", "list"], ["frob"],
                  ["shutdown", "x", "--timeout", "-1"]):
         r = subprocess.run([CLI] + args, capture_output=True, text=True)
