@@ -204,7 +204,7 @@ enum {
 };
 
 /* Each returns 0, or -ENOENT when a requested target is not in the stats or
- * the domain is not running (message printed), or -EPROTO when the JSON
+ * the domain is not running (message printed), or -EBADMSG when the JSON
  * lacks what it needs. */
 int dprint_list(FILE *f, json_t *v, unsigned flags);
 int dprint_dominfo(FILE *f, json_t *v);

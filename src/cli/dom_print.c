@@ -81,7 +81,7 @@ int dprint_list(FILE *f, json_t *v, unsigned flags)
 	size_t i;
 
 	if (!json_is_array(doms))
-		return -EPROTO;
+		return -EBADMSG;
 	if (flags & (DPRINT_NAME | DPRINT_UUID)) {
 		dp_list_plain(f, doms, flags);
 		return 0;
@@ -138,7 +138,7 @@ int dprint_dominfo(FILE *f, json_t *v)
 	char id[32];
 
 	if (!json_is_object(v))
-		return -EPROTO;
+		return -EBADMSG;
 	dp_id(v, id, sizeof(id));
 	dp_line(f, "Id", "%s", id);
 	dp_line(f, "Name", "%s", dp_str(v, "name"));
@@ -166,7 +166,7 @@ int dprint_dominfo(FILE *f, json_t *v)
 int dprint_domstate(FILE *f, json_t *v, unsigned flags)
 {
 	if (!json_is_string(json_object_get(v, "state")))
-		return -EPROTO;
+		return -EBADMSG;
 	fprintf(f, "%s", dprint_state(dp_str(v, "state")));
 	if (flags & DPRINT_REASON)
 		fprintf(f, " (%s)", dp_str(v, "reason"));
@@ -286,7 +286,7 @@ int dprint_domstats(FILE *f, json_t *st)
 	int state, reason;
 
 	if (!json_is_object(st))
-		return -EPROTO;
+		return -EBADMSG;
 	dp_state_numbers(st, &state, &reason);
 	fprintf(f, "Domain: '%s'\n", dp_str(st, "name"));
 	fprintf(f, "  state.state=%d\n  state.reason=%d\n", state, reason);
@@ -312,7 +312,7 @@ int dprint_domstats(FILE *f, json_t *st)
 static int dp_inactive(json_t *st, const char *what)
 {
 	if (!json_is_string(json_object_get(st, "state")))
-		return -EPROTO;
+		return -EBADMSG;
 	dom_error("domain '%s' is not running (%s): no %s statistics", dp_str(st, "name"),
 		  dprint_state(dp_str(st, "state")), what);
 	return -ENOENT;
@@ -399,7 +399,7 @@ int dprint_domifstat(FILE *f, json_t *st, const char *target)
 int dprint_version(FILE *f, json_t *v)
 {
 	if (!json_is_object(v))
-		return -EPROTO;
+		return -EBADMSG;
 	fprintf(f, "Daemon: vmkitd %s (API %" PRIu64 ")\n", dp_str(v, "version"),
 		dp_u64(v, "api"));
 	fprintf(f, "VMM: %s\n", dp_str(v, "vmm"));
@@ -424,7 +424,7 @@ int dprint_event(FILE *f, json_t *ev)
 	struct tm tm;
 
 	if (!json_is_string(json_object_get(ev, "event")))
-		return -EPROTO;
+		return -EBADMSG;
 	if (!gmtime_r(&secs, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof(when), "?");
 	fprintf(f, "%s.%03u+0000: seq %" PRIu64 ": event ", when,

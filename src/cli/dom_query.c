@@ -32,10 +32,10 @@ static int dq_get(struct dom_ctx *ctx, const char *dom, const char *suffix, json
 /* Print v with a printer's result turned into an exit code. */
 static int dq_done(int rc, json_t *v)
 {
-	if (rc == -EPROTO)
+	if (rc == -EBADMSG)
 		dom_error("vmkitd's answer lacks fields this command needs");
 	json_decref(v);
-	return dom_exit_code(rc == -EPROTO ? -EIO : rc);
+	return dom_exit_code(rc == -EBADMSG ? -EIO : rc);
 }
 
 /* ---- list, dominfo, domstate, dumpxml ----------------------------------- */
@@ -108,7 +108,7 @@ int dom_cmd_domstate(struct dom_ctx *ctx, const struct dargs *a)
 
 		if (o)
 			dom_print_json(stdout, o);
-		rc = o ? 0 : -EPROTO;
+		rc = o ? 0 : -EBADMSG;
 		json_decref(o);
 	} else {
 		rc = dprint_domstate(stdout, v, a->set & DOPT_BIT(DOPT_REASON) ? DPRINT_REASON : 0);
@@ -130,7 +130,7 @@ int dom_cmd_dumpxml(struct dom_ctx *ctx, const struct dargs *a)
 	if (a->json) {
 		dom_print_json(stdout, v);
 	} else if (!xml) {
-		rc = -EPROTO;
+		rc = -EBADMSG;
 	} else {
 		len = strlen(xml);
 		fwrite(xml, 1, len, stdout);
@@ -156,7 +156,7 @@ static int dq_stats_all(struct dom_ctx *ctx, const struct dargs *a)
 		return dq_done(0, v);
 	}
 	if (!json_is_array(json_object_get(v, "domains")))
-		return dq_done(-EPROTO, v);
+		return dq_done(-EBADMSG, v);
 	json_array_foreach(json_object_get(v, "domains"), i, d) {
 		rc = dprint_domstats(stdout, d);
 		if (rc < 0)
@@ -201,7 +201,7 @@ int dom_cmd_dommemstat(struct dom_ctx *ctx, const struct dargs *a)
 	if (a->json && json_is_object(json_object_get(v, "memory")))
 		dom_print_json(stdout, json_object_get(v, "memory"));
 	else
-		rc = a->json ? -EPROTO : dprint_dommemstat(stdout, v);
+		rc = a->json ? -EBADMSG : dprint_dommemstat(stdout, v);
 	return dq_done(rc, v);
 }
 

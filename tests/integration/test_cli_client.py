@@ -111,6 +111,9 @@ def test_daemon_errors_verbatim(fake, tmp_path):
     assert "missing.xml" in r.stderr and "No such file" in r.stderr
     r = vmkit(fake, "domblkstat", "web", ok=(1,))
     assert "not running" in r.stderr
+    for verb in ("domstats", "dommemstat", "domblkstat", "domifstat", "domstate", "dumpxml"):
+        r = vmkit(fake, verb, "nosuch", ok=(1,))   # one line: the daemon's message
+        assert r.stderr == "vmkit: error: no domain with name or UUID 'nosuch'\n", verb
     # Names with characters that need escaping in a URL reach the daemon intact.
     r = vmkit(fake, "dominfo", "a b/c?d", ok=(1,))
     assert r.stderr == "vmkit: error: no domain with name or UUID 'a b/c?d'\n"
