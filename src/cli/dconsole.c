@@ -276,8 +276,14 @@ static enum dconsole_end dconsole_relay(struct dconsole *d)
 				continue;
 			return DCON_FAILED;
 		}
-		if (p[1].revents)
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+
+			/* Consume it: unblocked later, a pending one would kill us. */
+			if (read(d->sigfd, &si, sizeof(si)) < 0 && errno == EINTR)
+				continue;
 			return DCON_DETACHED;
+		}
 		if (p[0].revents)
 			end = dconsole_to_stdout(d);
 		if (end == DCON_GOING && p[2].revents)

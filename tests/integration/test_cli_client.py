@@ -261,3 +261,35 @@ def test_completion_script(fake, tmp_path):
     assert "dominfo" in complete("vmkit domi")
     assert complete("vmkit start --") == ["--help", "--paused", "--console"]
     assert complete(f"vmkit -c {fake.uri} start w") == ["web"]
+
+
+def test_console_terminal_restored(fake, tmp_path):
+    """On a terminal the console runs in raw mode; Ctrl-] and SIGTERM both
+    restore the terminal's settings."""
+    import pty
+    import signal
+    import termios
+    define(fake, tmp_path, "web")
+    vmkit(fake, "start", "web")
+    for how in ("escape", "sigterm"):
+        master, slave = pty.openpty()
+        before = termios.tcgetattr(slave)
+        p = subprocess.Popen([CLI, "-c", fake.uri, "console", "web"], stdin=slave,
+                             stdout=slave, stderr=subprocess.PIPE)
+        out = b""
+        deadline = time.monotonic() + 30
+        while b"console of web" not in out:
+            assert time.monotonic() < deadline, out
+            out += os.read(master, 4096)
+        deadline = time.monotonic() + 30
+        while termios.tcgetattr(slave)[3] & termios.ICANON:   # raw: no canonical mode
+            assert time.monotonic() < deadline, "the console never went raw"
+            time.sleep(0.05)
+        if how == "escape":
+            os.write(master, b"\x1d")
+        else:
+            p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        assert termios.tcgetattr(slave) == before, how
+        os.close(master)
+        os.close(slave)
