@@ -511,6 +511,7 @@ static void dapi_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	*con_cls = NULL;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void dapi_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
