@@ -40,6 +40,7 @@ struct dstats_cpu_ticks {
 };
 int dstats_parse_proc_stat(const char *text, struct dstats_cpu_ticks *out);
 
+/* Readers of /proc/PID: -ENOENT when there is no such process. */
 int dstats_proc_starttime(pid_t pid, uint64_t *ticks);
 int dstats_proc_rss(pid_t pid, uint64_t *bytes);
 
@@ -62,7 +63,8 @@ struct dstats_proc {
  * query-balloon (NULL: no balloon, "balloon": null), blockstats of
  * query-blockstats, netstats of query-netstats. A NULL or malformed reply
  * gives an empty list; a counter it lacks is 0. rx/tx are from the
- * domain's side, as virsh domifstat: rx = bytes the guest received. */
+ * domain's side, as virsh domifstat: rx = bytes the guest received.
+ * -ENOENT: the VMM process is gone; -EINVAL: obj is not an object. */
 int dstats_domain(pid_t pid, json_t *cpus, json_t *balloon, json_t *blockstats,
 		  json_t *netstats, json_t *obj);
 /* The same from figures already read (the golden tests). */
