@@ -132,9 +132,8 @@ int dom_opt_uint(const struct dargs *a, enum dopt o, uint64_t max, uint64_t *out
 /* Attach to the console of the domain in info (after start/create). */
 static int dom_then_console(struct dom_ctx *ctx, json_t *info, const char *fallback)
 {
-	const char *uuid = json_string_value(json_object_get(info, "uuid"));
-
-	return dconsole_attach(ctx, uuid ? uuid : fallback, false);
+	fflush(stdout);
+	return dconsole_attach(ctx, dom_name(info, fallback), false);
 }
 
 /* ---- define, create, undefine ------------------------------------------ */
@@ -187,8 +186,7 @@ int dom_cmd_create(struct dom_ctx *ctx, const struct dargs *a)
 	else if (rc == 0)
 		printf("Domain '%s' created from %s\n", dom_name(ans, "?"), a->pos[0]);
 	if (rc == 0 && (a->set & DOPT_BIT(DOPT_CONSOLE))) {
-		fflush(stdout);
-		rc = dom_then_console(ctx, ans, dom_name(ans, "?"));
+		rc = dom_then_console(ctx, ans, "?");
 		json_decref(ans);
 		return rc;
 	}
@@ -211,7 +209,6 @@ int dom_cmd_start(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dom_request(ctx, a, "POST", "/start", body, "started", &info);
 
 	if (rc == 0 && (a->set & DOPT_BIT(DOPT_CONSOLE))) {
-		fflush(stdout);
 		rc = dom_then_console(ctx, info, a->pos[0]);
 		json_decref(info);
 		return rc;
