@@ -213,11 +213,53 @@ static void dp_kv(FILE *f, const char *key, uint64_t v)
 	fprintf(f, "  %s=%" PRIu64 "\n", key, v);
 }
 
+/* The balloon's guest statistics under libvirt's names and units (memory
+ * in KiB, faults as counts), in virsh's order; names vmkit does not know
+ * follow as the daemon gave them. */
+static const struct {
+	const char *api;
+	const char *virsh;
+	bool kib;
+} dp_memstats[] = {
+	{ "swap-in", "swap_in", true },        { "swap-out", "swap_out", true },
+	{ "major-faults", "major_fault", false }, { "minor-faults", "minor_fault", false },
+	{ "free-memory", "unused", true },     { "total-memory", "available", true },
+	{ "available-memory", "usable", true }, { "disk-caches", "disk_caches", true },
+	{ "hugetlb-allocations", "hugetlb_pgalloc", false },
+	{ "hugetlb-failures", "hugetlb_pgfail", false },
+};
+
+static bool dp_memstat_known(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(dp_memstats); i++) {
+		if (strcmp(dp_memstats[i].api, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "PREFIXname SEPvalue" lines (dommemstat: "", " "; domstats: "  balloon.", "="). */
+static void dp_guest_stats(FILE *f, json_t *guest, const char *prefix, const char *sep)
+{
+	const char *name;
+	json_t *val;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dp_memstats); i++) {
+		val = json_object_get(guest, dp_memstats[i].api);
+		if (json_is_integer(val))
+			fprintf(f, "%s%s%s%" PRIu64 "\n", prefix, dp_memstats[i].virsh, sep,
+				dp_u64(guest, dp_memstats[i].api) / (dp_memstats[i].kib ? 1024 : 1));
+	}
+	json_object_foreach(guest, name, val) {
+		if (json_is_integer(val) && !dp_memstat_known(name))
+			fprintf(f, "%s%s%s%" JSON_INTEGER_FORMAT "\n", prefix, name, sep,
+				json_integer_value(val));
+	}
+}
+
 static void dp_stats_memory(FILE *f, json_t *mem)
 {
 	json_t *balloon = json_object_get(mem, "balloon");
-	json_t *guest = json_object_get(balloon, "guest"), *val;
-	const char *name;
 
 	dp_kv(f, "balloon.current", dp_kib(mem, "current_bytes"));
 	dp_kv(f, "balloon.maximum", dp_kib(mem, "max_bytes"));
@@ -226,11 +268,7 @@ static void dp_stats_memory(FILE *f, json_t *mem)
 		return;
 	dp_kv(f, "balloon.target", dp_kib(balloon, "target_bytes"));
 	dp_kv(f, "balloon.actual", dp_kib(balloon, "actual_bytes"));
-	json_object_foreach(guest, name, val) {
-		if (json_is_integer(val))
-			fprintf(f, "  balloon.%s=%" JSON_INTEGER_FORMAT "\n", name,
-				json_integer_value(val));
-	}
+	dp_guest_stats(f, json_object_get(balloon, "guest"), "  balloon.", "=");
 }
 
 static void dp_stats_vcpus(FILE *f, json_t *cpu)
@@ -320,9 +358,8 @@ static int dp_inactive(json_t *st, const char *what)
 
 int dprint_dommemstat(FILE *f, json_t *st)
 {
-	json_t *mem = json_object_get(st, "memory"), *val;
+	json_t *mem = json_object_get(st, "memory");
 	json_t *balloon = json_object_get(mem, "balloon");
-	const char *name;
 
 	if (!json_is_object(mem))
 		return dp_inactive(st, "memory");
@@ -330,10 +367,7 @@ int dprint_dommemstat(FILE *f, json_t *st)
 		fprintf(f, "actual %" PRIu64 "\n", dp_kib(balloon, "actual_bytes"));
 	else
 		fprintf(f, "actual %" PRIu64 "\n", dp_kib(mem, "current_bytes"));
-	json_object_foreach(json_object_get(balloon, "guest"), name, val) {
-		if (json_is_integer(val))
-			fprintf(f, "%s %" JSON_INTEGER_FORMAT "\n", name, json_integer_value(val));
-	}
+	dp_guest_stats(f, json_object_get(balloon, "guest"), "", " ");
 	fprintf(f, "rss %" PRIu64 "\n", dp_kib(mem, "rss_bytes"));
 	return 0;
 }
