@@ -463,7 +463,7 @@ int dprint_event(FILE *f, json_t *ev)
 		snprintf(when, sizeof(when), "?");
 	fprintf(f, "%s.%03u+0000: seq %" PRIu64 ": event ", when,
 		(unsigned)(dp_u64(ev, "time_ms") % 1000), dp_u64(ev, "seq"));
-	if (json_is_object(dom))
+	if (json_is_object(dom) && *dp_str(dom, "name") && strcmp(dp_str(dom, "name"), "-") != 0)
 		fprintf(f, "'lifecycle' for domain '%s': ", dp_str(dom, "name"));
 	else
 		fprintf(f, "'lifecycle': ");

@@ -271,8 +271,8 @@ static bool dq_event_matches(const struct dq_events *q, json_t *ev)
 	const char *name = json_string_value(json_object_get(d, "name"));
 	const char *uuid = json_string_value(json_object_get(d, "uuid"));
 
-	if (!q->dom || !json_is_object(d))
-		return true;
+	if (!q->dom || !json_is_object(d) || ((!name || !*name) && (!uuid || !*uuid)))
+		return true;   /* not about one domain ("lost") */
 	return (name && strcmp(name, q->dom) == 0) || (uuid && strcasecmp(uuid, q->dom) == 0);
 }
 
