@@ -340,3 +340,26 @@ def test_bad_input_exit_codes(vmkitd, kvm, tmp_path):
     r = subprocess.run([CLI, "-c", "unix://" + os.path.join(d.runtime_dir, "nope.sock"),
                         "list"], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 3 and "nope.sock" in r.stderr
+
+
+def test_reset_and_reboot(vmkitd, kvm, tmp_path):
+    d = vmkitd
+    serial = str(tmp_path / "rr.serial")
+    vmkit(d, "define", write_xml(tmp_path, "rr", workload="idle", serial=serial))
+    vmkit(d, "start", "rr")
+    ready = "idle: waiting for the ACPI power button"
+
+    def wait_boots(n):
+        deadline = time.monotonic() + TIMEOUT
+        while file_text(serial).count(ready) < n:
+            assert time.monotonic() < deadline, f"boot {n} never came: {file_text(serial)}"
+            time.sleep(0.1)
+    wait_boots(1)
+    assert vmkit(d, "reset", "rr").stdout == "Domain 'rr' was reset\n"
+    wait_boots(2)
+    assert state(d, "rr") == "running (booted)"
+    assert vmkit(d, "reboot", "rr").stdout == "Domain 'rr' is being rebooted\n"
+    wait_boots(3)
+    r = vmkit(d, "event", "rr", "--since", "0", "--loop", "--timeout", "2")
+    assert "Rebooted Reset" in r.stdout, r.stdout
+    vmkit(d, "destroy", "rr")
