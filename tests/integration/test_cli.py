@@ -277,10 +277,12 @@ def test_stats_move(vmkitd, kvm, tmp_path):
 
 def test_event_loop(vmkitd, kvm, tmp_path):
     d = vmkitd
-    p = subprocess.Popen([CLI, "-c", "unix://" + d.sock, "event", "--loop", "--timeout",
-                          str(int(TIMEOUT))], stdout=subprocess.PIPE, text=True)
+    # Follow from the newest retained event (no race with the stream's start).
+    r = vmkit(d, "event", "--since", "0", "--loop", "--timeout", "1", "--output", "json")
+    last = max([json.loads(x)["seq"] for x in r.stdout.splitlines()] + [0])
+    p = subprocess.Popen([CLI, "-c", "unix://" + d.sock, "event", "--loop", "--since", str(last),
+                          "--timeout", str(int(TIMEOUT))], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1)     # without --since only new events are streamed
         vmkit(d, "define", write_xml(tmp_path, "ev", workload="idle"))
         vmkit(d, "start", "ev")
         vmkit(d, "suspend", "ev")

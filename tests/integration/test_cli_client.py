@@ -213,9 +213,8 @@ def test_events(fake, tmp_path):
     r = vmkit(fake, "event", "--since", "0", "--loop", "--timeout", "2")
     lines = r.stdout.splitlines()
     assert len(lines) == 1 and "seq 1: event 'lifecycle' for domain 'web': Defined Added" in lines[0]
-    p = subprocess.Popen([CLI, "-c", fake.uri, "event", "web", "--loop", "--timeout", "30"],
-                         stdout=subprocess.PIPE, text=True)
-    time.sleep(1)   # let it connect: events without --since are only new ones
+    p = subprocess.Popen([CLI, "-c", fake.uri, "event", "web", "--loop", "--since", "1",
+                          "--timeout", "30"], stdout=subprocess.PIPE, text=True)
     define(fake, tmp_path, "other")
     vmkit(fake, "start", "web")
     vmkit(fake, "destroy", "web")
