@@ -292,3 +292,39 @@ def test_console_terminal_restored(fake, tmp_path):
         assert termios.tcgetattr(slave) == before, how
         os.close(master)
         os.close(slave)
+
+
+def test_edit_retry_on_terminal(fake, tmp_path):
+    """On a terminal a refused edit offers to edit again; 'y' reopens the
+    editor on the text that was refused."""
+    import pty
+    define(fake, tmp_path, "web")
+    count = tmp_path / "count"
+    script = tmp_path / "ed.sh"
+    # First round: break the document; second: repair it and change the memory.
+    script.write_text(f"""#!/bin/sh
+n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
+if [ "$n" = 0 ]; then sed -i 's/<name>web<\\/name>//' "$1"
+else grep -q '<name>web</name>' "$1" && exit 1
+     sed -i 's/<domain type=.kvm.>/<domain type="kvm"><name>web<\\/name>/; s/64/96/' "$1"; fi
+""")
+    script.chmod(0o755)
+    env = dict(os.environ, EDITOR=str(script))
+    env.pop("VISUAL", None)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLI, "-c", fake.uri, "edit", "web"], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, env=env)
+    out = b""
+    deadline = time.monotonic() + 30
+    while b"Try again? [y,n]:" not in out:
+        assert time.monotonic() < deadline, out
+        out += os.read(master, 4096)
+    os.write(master, b"y\n")
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+    out += os.read(master, 4096)
+    assert b"XML configuration edited." in out
+    assert "has no <name>" in p.stderr.read().decode()
+    assert count.read_text().strip() == "2"
+    assert "96" in vmkit(fake, "dumpxml", "web", "--inactive").stdout
+    os.close(master)
+    os.close(slave)
