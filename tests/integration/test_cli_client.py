@@ -252,14 +252,18 @@ def test_completion_script(fake, tmp_path):
     bindir = os.path.dirname(CLI)
 
     def complete(line):
-        words = line.split(" ")
-        prog = (f"PATH={bindir}:$PATH; source {f}; COMP_WORDS=({line}); "
-                f"COMP_CWORD={len(words) - 1}; _vmkit_complete; echo \"${{COMPREPLY[@]}}\"")
+        prog = (f"PATH={bindir}:$PATH; source {f}; COMP_LINE='{line}'; "
+                f"COMP_POINT={len(line)}; _vmkit_complete; echo \"${{COMPREPLY[@]}}\"")
         return subprocess.run(["bash", "-c", prog], capture_output=True, text=True,
                               check=True).stdout.split()
     assert "dominfo" in complete("vmkit domi")
     assert complete("vmkit start --") == ["--help", "--paused", "--console"]
     assert complete(f"vmkit -c {fake.uri} start w") == ["web"]
+    assert complete(f"vmkit -r --connect {fake.uri} dominfo ") == ["web"]
+    assert complete("vmkit help dom")[:2] == ["dominfo", "domstate"]
+    assert complete("vmkit ")[:2] == ["img", "define"]
+    assert complete("vmkit list --output ") == ["json", "human"]
+    assert complete("vmkit shutdown web --timeout ") == []
 
 
 def test_console_terminal_restored(fake, tmp_path):
