@@ -154,15 +154,15 @@ def test_cannot_connect_and_usage(tmp_path):
 def test_edit(fake, tmp_path):
     define(fake, tmp_path, "web")
     script = tmp_path / "ed.sh"
-    script.write_text("#!/bin/sh\nsed -i 's/64/128/' \"$1\"\n")
+    script.write_text("#!/bin/sh\nsed -i 's/>64</>128</' \"$1\"\n")
     script.chmod(0o755)
     env = dict(os.environ, EDITOR=str(script))
     env.pop("VISUAL", None)
     r = vmkit(fake, "edit", "web", env=env)
     assert r.stdout == "Domain 'web' XML configuration edited.\n"
     method, path, body = fake.requests()[-1]
-    assert (method, path) == ("POST", "/v1/domains") and "128" in body["xml"]
-    assert "128" in vmkit(fake, "dumpxml", "web", "--inactive").stdout
+    assert (method, path) == ("POST", "/v1/domains") and ">128<" in body["xml"]
+    assert ">128<" in vmkit(fake, "dumpxml", "web", "--inactive").stdout
     env["EDITOR"] = "true"
     r = vmkit(fake, "edit", "web", env=env)
     assert r.stdout == "Domain 'web' XML configuration not changed.\n"
@@ -310,7 +310,7 @@ def test_edit_retry_on_terminal(fake, tmp_path):
 n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
 if [ "$n" = 0 ]; then sed -i 's/<name>web<\\/name>//' "$1"
 else grep -q '<name>web</name>' "$1" && exit 1
-     sed -i 's/<domain type=.kvm.>/<domain type="kvm"><name>web<\\/name>/; s/64/96/' "$1"; fi
+     sed -i 's/<domain type=.kvm.>/<domain type="kvm"><name>web<\\/name>/; s/>64</>96</' "$1"; fi
 """)
     script.chmod(0o755)
     env = dict(os.environ, EDITOR=str(script))
@@ -329,6 +329,6 @@ else grep -q '<name>web</name>' "$1" && exit 1
     assert b"XML configuration edited." in out
     assert "has no <name>" in p.stderr.read().decode()
     assert count.read_text().strip() == "2"
-    assert "96" in vmkit(fake, "dumpxml", "web", "--inactive").stdout
+    assert ">96<" in vmkit(fake, "dumpxml", "web", "--inactive").stdout
     os.close(master)
     os.close(slave)
