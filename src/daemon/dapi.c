@@ -22,6 +22,7 @@
 #include "ddom.h"
 #include "droute.h"
 #include "drun.h"
+#include "dview.h"
 #include "vmkit-config.h"
 
 #define DAPI_MAX_ARGS 16
@@ -81,9 +82,50 @@ static int dapi_version(struct dapi_ctx *c)
 					     "api", 1, "vmm", c->d->cfg.vmm));
 }
 
-static int dapi_not_yet(struct dapi_ctx *c)
+static int dapi_json_result(struct dapi_ctx *c, int ret, json_t *j)
 {
-	return derr_set(&c->err, DERR_INTERNAL, "statistics are not in this build yet");
+	return ret < 0 ? ret : dapi_answer(c, 200, j);
+}
+
+static int dapi_host(struct dapi_ctx *c)
+{
+	json_t *j = NULL;
+	int ret = dview_host(c->d, &j, &c->err);
+
+	return dapi_json_result(c, ret, j);
+}
+
+static int dapi_domstats(struct dapi_ctx *c)
+{
+	json_t *j = NULL;
+	int ret = dview_domain(c->dom, &j, &c->err);
+
+	return dapi_json_result(c, ret, j);
+}
+
+static int dapi_stats(struct dapi_ctx *c)
+{
+	json_t *j = NULL;
+	int ret = dview_all(c->d, &j, &c->err);
+
+	return dapi_json_result(c, ret, j);
+}
+
+static int dapi_metrics(struct dapi_ctx *c)
+{
+	char *text = NULL;
+	int ret = dview_metrics(c->d, &text, &c->err);
+
+	if (ret < 0)
+		return ret;
+	c->resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!c->resp) {
+		free(text);
+		return derr_set(&c->err, DERR_INTERNAL, "out of memory");
+	}
+	MHD_add_response_header(c->resp, "Content-Type", "text/plain; version=0.0.4");
+	c->status = 200;
+	return 0;
 }
 
 static int dapi_list(struct dapi_ctx *c)
@@ -196,7 +238,7 @@ static int dapi_console(struct dapi_ctx *c);
 /* THE handler table, by route. */
 static const dapi_fn dapi_handlers[DR_COUNT_] = {
 	[DR_VERSION] = dapi_version,
-	[DR_HOST] = dapi_not_yet,
+	[DR_HOST] = dapi_host,
 	[DR_LIST] = dapi_list,
 	[DR_DEFINE] = dapi_define,
 	[DR_CREATE] = dapi_create,
@@ -211,10 +253,10 @@ static const dapi_fn dapi_handlers[DR_COUNT_] = {
 	[DR_SUSPEND] = dapi_suspend,
 	[DR_RESUME] = dapi_resume,
 	[DR_AUTOSTART] = dapi_autostart,
-	[DR_DOMSTATS] = dapi_not_yet,
+	[DR_DOMSTATS] = dapi_domstats,
 	[DR_CONSOLE] = dapi_console,
-	[DR_STATS] = dapi_not_yet,
-	[DR_METRICS] = dapi_not_yet,
+	[DR_STATS] = dapi_stats,
+	[DR_METRICS] = dapi_metrics,
 	[DR_EVENTS] = dapi_events,
 };
 

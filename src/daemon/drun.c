@@ -15,6 +15,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dconsole.h"
+#ifdef VMKITD_HAVE_DNET
+#include "dnet.h"
+#endif
 #include "ddom.h"
 #include "domain_json.h"
 #include "domain_xml.h"
@@ -103,6 +106,61 @@ static void drun_unlink(struct ddom *dom, enum ddom_file f)
 		log_warn("cannot remove %s: %s", path, strerror(errno));
 }
 
+#ifdef VMKITD_HAVE_DNET
+static void drun_taps_delete(struct ddom *dom)
+{
+	for (unsigned i = 0; i < dom->ntaps; i++) {
+		int ret = dom->taps[i][0] ? dnet_tap_delete(dom->taps[i]) : 0;
+
+		if (ret < 0 && ret != -ENODEV)
+			log_warn("domain '%s': cannot delete TAP %s: %s", dom->name, dom->taps[i],
+				 strerror(-ret));
+	}
+	dom->ntaps = 0;
+}
+
+/* The TAPs of bridge interfaces (taps[i] for nets[i]; "" for ethernet). */
+static int drun_taps_create(struct ddom *dom, const struct domain_def *def, struct derr *err)
+{
+	char msg[256];
+	int ret = 0;
+
+	memset(dom->taps, 0, sizeof(dom->taps));
+	dom->ntaps = 0;
+	for (unsigned i = 0; ret == 0 && i < def->nnets && i < VMKITD_MAX_TAPS; i++, dom->ntaps++) {
+		const struct domain_net *n = &def->nets[i];
+
+		if (n->type != DOMAIN_NET_BRIDGE)
+			continue;
+		ret = dnet_bridge_check(n->bridge, msg, sizeof(msg));
+		if (ret == 0)
+			ret = dnet_tap_create(n->bridge, dom->taps[i], msg, sizeof(msg));
+		if (ret < 0)
+			derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: %s",
+				 n->line, msg);
+	}
+	if (ret < 0)
+		drun_taps_delete(dom);
+	return ret;
+}
+#else /* src/daemon/dnet.c is not in this tree yet */
+static void drun_taps_delete(struct ddom *dom)
+{
+	dom->ntaps = 0;
+}
+
+static int drun_taps_create(struct ddom *dom, const struct domain_def *def, struct derr *err)
+{
+	for (unsigned i = 0; i < def->nnets; i++)
+		if (def->nets[i].type == DOMAIN_NET_BRIDGE)
+			return derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: "
+					"bridge interfaces need dnet (not in this build)",
+					def->nets[i].line);
+	dom->ntaps = 0;
+	return 0;
+}
+#endif
+
 /* The "reason" of the VMM's exit file, copied into buf ("" = none). */
 static const char *drun_exit_reason(struct ddom *dom, char *buf, size_t len)
 {
@@ -145,8 +203,7 @@ static void drun_stopped_locked(struct ddom *dom)
 	dconsole_close_locked(dom, false);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		drun_unlink(dom, files[i]);
-	/* dnet: dnet_tap_delete(dom->taps[i]) once src/daemon/dnet.c exists. */
-	dom->ntaps = 0;
+	drun_taps_delete(dom);
 	dom->pid = 0;
 	dom->id = 0;
 	dom->pty[0] = 0;
@@ -216,18 +273,6 @@ static int drun_check_host(const struct domain_def *def, struct derr *err)
 	return ret;
 }
 
-/* The TAPs of bridge interfaces. The single place that creates them. */
-static int drun_taps_create(struct ddom *dom, const struct domain_def *def, struct derr *err)
-{
-	for (unsigned i = 0; i < def->nnets; i++)
-		if (def->nets[i].type == DOMAIN_NET_BRIDGE)
-			return derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: "
-					"bridge interfaces need dnet (not in this build yet)",
-					def->nets[i].line);
-	dom->ntaps = 0;
-	return 0;
-}
-
 static int drun_write_config(struct ddom *dom, const struct domain_def *def, struct derr *err)
 {
 	char sock[PATH_MAX], vsock[PATH_MAX], path[PATH_MAX];
@@ -287,13 +332,17 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 	pthread_mutex_unlock(&d->lock);
 	if (ret == 0)
 		ret = drun_write_config(dom, def, err);
-	if (ret < 0)
+	if (ret < 0) {
+		drun_taps_delete(dom);
 		return ret;
+	}
 	ddom_path(dom, DDOM_CONFIG, cfg, sizeof(cfg));
 	ddom_path(dom, DDOM_LOG, log, sizeof(log));
 	ret = dvmm_spawn(d->cfg.vmm, cfg, log, &pid, msg, sizeof(msg));
-	if (ret < 0)
+	if (ret < 0) {
+		drun_taps_delete(dom);
 		return derr_set(err, DERR_VMM_FAILED, "%s", msg);
+	}
 	fd = drun_pidfd_open(pid);
 	dvmm_starttime(pid, &start);
 	pthread_mutex_lock(&d->lock);

@@ -498,3 +498,47 @@ def test_console_detach_and_reattach(vmkitd, kvm):
     recv_until(s, b"after-restart")
     s.close()
     d.api("POST", "/v1/domains/con2/destroy")
+
+
+# ---- statistics ----
+
+def test_stats_move_while_the_guest_works(vmkitd, kvm):
+    d = vmkitd
+    disk = os.path.join(d.base, "bench.raw")
+    with open(disk, "wb") as f:
+        f.truncate(96 << 20)
+    define(d, "busy", workload="blk-bench", cmdline="ms=1500 span=32", memory="128",
+           devices=f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                   f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk>"
+                   "<memballoon model='virtio'/>")
+    define(d, "idle2")
+    d.api("POST", "/v1/domains/busy/start")
+    s1 = d.api("GET", "/v1/domains/busy/stats", ro=True)
+    assert set(s1) == {"name", "uuid", "state", "reason", "cpu", "memory", "block", "net"}
+    assert s1["state"] == "running" and s1["net"] == []
+    assert len(s1["cpu"]["vcpus"]) == 1 and s1["cpu"]["vcpus"][0]["tid"] > 0
+    assert s1["memory"]["max_bytes"] == 128 << 20 and s1["memory"]["rss_bytes"] > 0
+    assert s1["memory"]["balloon"] is not None
+    assert [b["target"] for b in s1["block"]] == ["vda"]
+
+    def moved():
+        s2 = d.api("GET", "/v1/domains/busy/stats")
+        if s2["state"] != "running":
+            raise AssertionError("the guest stopped before its disk counters moved")
+        b1, b2 = s1["block"][0], s2["block"][0]
+        return (s2["cpu"]["time_ns"] > s1["cpu"]["time_ns"] and
+                b2["wr_bytes"] > b1["wr_bytes"] and b2["wr_operations"] > b1["wr_operations"])
+    wait_for(moved, "cpu and disk counters to move")
+    assert d.api("GET", "/v1/domains/idle2/stats") == {
+        "name": "idle2", "uuid": info(d, "idle2")["uuid"], "state": "shutoff", "reason": "unknown"}
+    host = d.api("GET", "/v1/host")
+    assert {"hostname", "cpus", "memory_total_bytes", "memory_available_bytes", "cpu_time_ns",
+            "domains_running", "domains_defined", "daemon_rss_bytes"} <= set(host)
+    assert host["domains_defined"] == 2 and host["domains_running"] == 1
+    assert host["daemon_rss_bytes"] > 0
+    all_ = d.api("GET", "/v1/stats")
+    assert set(all_) == {"host", "domains"}
+    assert [x["name"] for x in all_["domains"]] == ["busy"]
+    st, text = d.call("GET", "/v1/metrics")
+    assert st == 200 and "# TYPE" in text and 'name="busy"' in text
+    d.api("POST", "/v1/domains/busy/destroy")
