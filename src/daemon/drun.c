@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dconsole.h"
+#include "dmon.h"
 #ifdef VMKITD_HAVE_DNET
 #include "dnet.h"
 #endif
@@ -201,6 +202,7 @@ static void drun_stopped_locked(struct ddom *dom)
 		dom->pidfd = -1;
 	}
 	dconsole_close_locked(dom, false);
+	dmon_close_locked(dom, false);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		drun_unlink(dom, files[i]);
 	drun_taps_delete(dom);
@@ -471,6 +473,7 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 	snprintf(dom->pty, sizeof(dom->pty), "%s", pty);
 	drun_write_pid_locked(dom);
 	dconsole_open_locked(dom);
+	dmon_open_locked(dom);
 	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING,
 			      paused ? DREASON_USER : DREASON_BOOTED);
 	ddom_event(dom, "started", autostart ? "autostart" : "booted");
@@ -684,6 +687,7 @@ static void drun_adopt_locked(struct ddom *dom, const char *status)
 	}
 	drun_set_state_locked(dom, paused ? DSTATE_PAUSED : DSTATE_RUNNING, r);
 	dconsole_open_locked(dom);
+	dmon_open_locked(dom);
 	log_info("domain '%s': re-attached to its VMM (pid %d, id %lld)", dom->name,
 		 (int)dom->pid, dom->id);
 }
@@ -778,6 +782,7 @@ void drun_detach_all(struct vmkitd *d)
 		struct ddom *dom = d->doms[i];
 
 		dconsole_close_locked(dom, true);
+		dmon_close_locked(dom, true);
 		if (dom->pidfd < 0)
 			continue;
 		evloop_del(d->loop, dom->pidfd);

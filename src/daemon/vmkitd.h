@@ -21,6 +21,7 @@ struct evloop;
 struct domain_xml;
 struct dapi;
 struct dconsole;
+struct dmon;
 
 #define VMKITD_MAX_TAPS 8
 /* Directory paths stay well below PATH_MAX so that every file path built
@@ -58,6 +59,7 @@ struct ddom {
 	unsigned ntaps;
 	uint32_t cid;
 	struct dconsole *console;
+	struct dmon *mon;             /* the VMM's events */
 };
 
 struct vmkitd {

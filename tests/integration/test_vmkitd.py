@@ -542,3 +542,19 @@ def test_stats_move_while_the_guest_works(vmkitd, kvm):
     st, text = d.call("GET", "/v1/metrics")
     assert st == 200 and "# TYPE" in text and 'name="busy"' in text
     d.api("POST", "/v1/domains/busy/destroy")
+
+
+def test_guest_reboot_keeps_running(vmkitd, kvm):
+    d = vmkitd
+    out = serial_file(d, "rb")
+    define(d, "rb", workload="reset", serial=out)
+    st = d.api("POST", "/v1/domains/rb/start")
+    wait_for(lambda: info(d, "rb")["state"] == "shutoff", "the reset workload to finish")
+    text = open(out).read()
+    assert "testguest: reset: PASS" in text, text
+    ev = [(e["event"], e["detail"]) for e in d.events() if e["domain"]["name"] == "rb"]
+    # boots 1..4: each but the last resets; the first reset may come before
+    # vmkitd listens to the VMM's events
+    assert ev.count(("rebooted", "guest")) >= 2, ev
+    assert ev[-1] == ("stopped", "shutdown") and ev[0] == ("defined", "added")
+    assert st["id"] is not None
