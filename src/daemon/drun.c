@@ -178,6 +178,19 @@ static const char *drun_exit_reason(struct ddom *dom, char *buf, size_t len)
 	return buf;
 }
 
+/* Stop watching the pidfd; reap the VMM if it is our child. */
+static void drun_reap_locked(struct ddom *dom)
+{
+	siginfo_t si;
+
+	if (dom->pidfd < 0)
+		return;
+	evloop_del(dom->d->loop, dom->pidfd);
+	waitid((idtype_t)P_PIDFD, (id_t)dom->pidfd, &si, WEXITED | WNOHANG);
+	close(dom->pidfd);
+	dom->pidfd = -1;
+}
+
 /* The VMM is gone (vmkitd.lock held): state from its exit file, files
  * removed, event, transient domains leave the table. */
 static void drun_stopped_locked(struct ddom *dom)
@@ -193,14 +206,7 @@ static void drun_stopped_locked(struct ddom *dom)
 		s = DSTATE_SHUTOFF;
 		r = DREASON_FAILED;
 	}
-	if (dom->pidfd >= 0) {
-		siginfo_t si;
-
-		evloop_del(dom->d->loop, dom->pidfd);
-		waitid((idtype_t)P_PIDFD, (id_t)dom->pidfd, &si, WEXITED | WNOHANG);
-		close(dom->pidfd);
-		dom->pidfd = -1;
-	}
+	drun_reap_locked(dom);
 	dconsole_close_locked(dom, false);
 	dmon_close_locked(dom, false);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
@@ -314,17 +320,12 @@ static int drun_next_id_locked(struct vmkitd *d, long long *id)
 	return ret;
 }
 
-/* Prepare and spawn; on success dom->pid/pidfd are set and watched. */
-static int drun_spawn(struct ddom *dom, struct derr *err)
+/* Everything before the spawn: host checks, TAPs, the id, the --config file. */
+static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct derr *err)
 {
 	struct vmkitd *d = dom->d;
-	const struct domain_def *def = domain_xml_def(dom->def);
-	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
-	uint64_t start = 0;
-	pid_t pid;
-	int ret, fd;
+	int ret = drun_check_host(def, err);
 
-	ret = drun_check_host(def, err);
 	if (ret == 0)
 		ret = drun_taps_create(dom, def, err);
 	pthread_mutex_lock(&d->lock);
@@ -334,10 +335,23 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 	pthread_mutex_unlock(&d->lock);
 	if (ret == 0)
 		ret = drun_write_config(dom, def, err);
-	if (ret < 0) {
+	if (ret < 0)
 		drun_taps_delete(dom);
+	return ret;
+}
+
+/* Prepare and spawn; on success dom->pid/pidfd are set and watched. */
+static int drun_spawn(struct ddom *dom, struct derr *err)
+{
+	struct vmkitd *d = dom->d;
+	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
+	uint64_t start = 0;
+	pid_t pid;
+	int ret, fd, fd_err;
+
+	ret = drun_prepare(dom, domain_xml_def(dom->def), err);
+	if (ret < 0)
 		return ret;
-	}
 	ddom_path(dom, DDOM_CONFIG, cfg, sizeof(cfg));
 	ddom_path(dom, DDOM_LOG, log, sizeof(log));
 	ret = dvmm_spawn(d->cfg.vmm, cfg, log, &pid, msg, sizeof(msg));
@@ -346,6 +360,7 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 		return derr_set(err, DERR_VMM_FAILED, "%s", msg);
 	}
 	fd = drun_pidfd_open(pid);
+	fd_err = errno;
 	dvmm_starttime(pid, &start);
 	pthread_mutex_lock(&d->lock);
 	dom->pid = pid;
@@ -353,7 +368,7 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 	dom->starttime = start;
 	dom->starting = true;
 	dom->run = dom->def;
-	ret = fd < 0 ? -errno : drun_watch_locked(dom);
+	ret = fd < 0 ? -fd_err : drun_watch_locked(dom);
 	pthread_mutex_unlock(&d->lock);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
