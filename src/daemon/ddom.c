@@ -295,17 +295,21 @@ int ddom_undefine(struct ddom *dom, struct derr *err)
 	int ret = 0;
 
 	pthread_mutex_lock(&d->lock);
+	if (!dom->persistent) {
+		pthread_mutex_unlock(&d->lock);
+		return derr_set(err, DERR_OPERATION_INVALID, "domain '%s' is transient: it goes "
+				"away when it stops", dom->name);
+	}
 	ddom_path(dom, DDOM_DEF, path, sizeof(path));
 	ddom_path(dom, DDOM_AUTOSTART, apath, sizeof(apath));
-	if (dom->persistent && dstate_active(dom->state))
+	if (dstate_active(dom->state))
 		ret = ddom_store(dom, dom->def, false, err);
-	if (ret == 0 && dom->persistent && unlink(path) < 0 && errno != ENOENT)
+	if (ret == 0 && unlink(path) < 0 && errno != ENOENT)
 		ret = derr_set(err, DERR_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
 	if (ret == 0) {
 		unlink(apath);
 		dom->autostart = false;
-		if (dom->persistent)
-			ddom_event(dom, "undefined", "removed");
+		ddom_event(dom, "undefined", "removed");
 		dom->persistent = false;
 		if (!dstate_active(dom->state))
 			ddom_remove_locked(dom);

@@ -123,6 +123,8 @@ def test_transient_and_undefine(vmkitd, kvm):
     _, code, _ = err(d, "PUT", "/v1/domains/t1/autostart", {"autostart": True})
     assert code == "operation-invalid"
     assert os.path.exists(os.path.join(d.runtime_dir, c["uuid"] + ".xml"))
+    _, code, msg = err(d, "DELETE", "/v1/domains/t1")
+    assert code == "operation-invalid" and "transient" in msg
     d.api("POST", "/v1/domains/t1/destroy")
     _, code, _ = err(d, "GET", "/v1/domains/t1")
     assert code == "no-domain"
@@ -346,6 +348,80 @@ def test_reused_pid_is_never_adopted(vmkitd, kvm):
     finally:
         other.kill()
         other.wait()
+
+
+def test_another_domains_vmm_is_never_adopted(vmkitd, kvm):
+    d = vmkitd
+    a = define(d, "ua")
+    b = define(d, "ub")
+    sa = d.api("POST", "/v1/domains/ua/start")
+    sb = d.api("POST", "/v1/domains/ub/start")
+    d.kill9()
+    os.kill(sb["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(sb["pid"]), "the kill")
+    # ub's state file now names ua's VMM (right pid and start time, wrong UUID)
+    fa, fb = state_file(d, a["uuid"]), state_file(d, b["uuid"])
+    fb["pid"], fb["starttime"] = fa["pid"], fa["starttime"]
+    with open(os.path.join(d.runtime_dir, b["uuid"] + ".state"), "w") as f:
+        json.dump(fb, f)
+    os.unlink(os.path.join(d.runtime_dir, b["uuid"] + ".sock"))
+    os.symlink(os.path.join(d.runtime_dir, a["uuid"] + ".sock"),
+               os.path.join(d.runtime_dir, b["uuid"] + ".sock"))
+    d.start()
+    ia, ib = info(d, "ua"), info(d, "ub")
+    assert ia["state"] == "running" and ia["pid"] == sa["pid"]
+    assert ib["state"] == "crashed" and ib["pid"] is None
+    assert alive(sa["pid"])
+    d.api("POST", "/v1/domains/ua/destroy")
+
+
+def test_bad_files_in_the_state_dir(vmkitd):
+    d = vmkitd
+    good = define(d, "good")
+    d.stop()
+    bad = os.path.join(d.state_dir, "domains", "00000000-0000-4000-8000-000000000001.xml")
+    with open(bad, "w") as f:
+        f.write("<domain><name>broken")
+    with open(os.path.join(d.runtime_dir, "00000000-0000-4000-8000-000000000002.state"), "w") as f:
+        f.write("{not json")
+    d.start()
+    assert [x["name"] for x in d.api("GET", "/v1/domains?all=1")["domains"]] == ["good"]
+    assert open(bad).read() == "<domain><name>broken"        # left in place
+    assert "00000000-0000-4000-8000-000000000001.xml" in d.stderr() and "skipped" in d.stderr()
+    assert "00000000-0000-4000-8000-000000000002.state" in d.stderr()
+    assert good["uuid"] + ".xml" in os.listdir(os.path.join(d.state_dir, "domains"))
+    d.stop()
+    with open(os.path.join(d.state_dir, "seq"), "w") as f:
+        f.write("garbage\n")
+    r = subprocess.run(d.argv(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1 and "seq" in r.stderr and "not a number" in r.stderr
+
+
+def test_missing_bridge(vmkitd):
+    d = vmkitd
+    define(d, "br", devices="<interface type='bridge'><source bridge='vmknosuchbr0'/>"
+           "<model type='virtio'/></interface>")
+    st, code, msg = err(d, "POST", "/v1/domains/br/start")
+    assert (st, code) == (422, "invalid-config") and "vmknosuchbr0" in msg, msg
+    assert info(d, "br")["state"] == "shutoff"
+
+
+def test_sigterm_with_clients_attached(vmkitd, kvm):
+    import http.client
+    from conftest import _UnixHTTP
+    d = vmkitd
+    define(d, "sc", workload="echo")
+    st = d.api("POST", "/v1/domains/sc/start")
+    code, con = console_open(d, "sc")
+    assert code == 101
+    ev = _UnixHTTP(d.sock, TIMEOUT)
+    ev.request("GET", "/v1/events")
+    assert ev.getresponse().status == 200
+    d.restart()                 # SIGTERM: exits 0 (leak-free) with both attached
+    con.close()
+    ev.close()
+    assert info(d, "sc")["pid"] == st["pid"]
+    d.api("POST", "/v1/domains/sc/destroy")
 
 
 def test_autostart_on_daemon_start(vmkitd, kvm):
