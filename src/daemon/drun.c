@@ -16,9 +16,7 @@
 #include "common/util.h"
 #include "dconsole.h"
 #include "dmon.h"
-#ifdef VMKITD_HAVE_DNET
 #include "dnet.h"
-#endif
 #include "ddom.h"
 #include "domain_json.h"
 #include "domain_xml.h"
@@ -107,7 +105,6 @@ static void drun_unlink(struct ddom *dom, enum ddom_file f)
 		log_warn("cannot remove %s: %s", path, strerror(errno));
 }
 
-#ifdef VMKITD_HAVE_DNET
 static void drun_taps_delete(struct ddom *dom)
 {
 	for (unsigned i = 0; i < dom->ntaps; i++) {
@@ -144,23 +141,6 @@ static int drun_taps_create(struct ddom *dom, const struct domain_def *def, stru
 		drun_taps_delete(dom);
 	return ret;
 }
-#else /* src/daemon/dnet.c is not in this tree yet */
-static void drun_taps_delete(struct ddom *dom)
-{
-	dom->ntaps = 0;
-}
-
-static int drun_taps_create(struct ddom *dom, const struct domain_def *def, struct derr *err)
-{
-	for (unsigned i = 0; i < def->nnets; i++)
-		if (def->nets[i].type == DOMAIN_NET_BRIDGE)
-			return derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: "
-					"bridge interfaces need dnet (not in this build)",
-					def->nets[i].line);
-	dom->ntaps = 0;
-	return 0;
-}
-#endif
 
 /* The "reason" of the VMM's exit file, copied into buf ("" = none). */
 static const char *drun_exit_reason(struct ddom *dom, char *buf, size_t len)

@@ -8,7 +8,6 @@
 #include "dview.h"
 #include "dvmm.h"
 
-#ifdef VMKITD_HAVE_DSTATS
 #include "dmetrics.h"
 #include "dstats.h"
 
@@ -165,32 +164,3 @@ int dview_metrics(struct vmkitd *d, char **text, struct derr *err)
 		return derr_set(err, DERR_INTERNAL, "metrics: %s", strerror(-ret));
 	return 0;
 }
-
-#else /* the statistics module (dstats.c, dmetrics.c) is not in this tree yet */
-
-static int dview_none(struct derr *err)
-{
-	return derr_set(err, DERR_INTERNAL, "statistics are not in this build (src/daemon/dstats.c)");
-}
-
-int dview_domain(struct ddom *dom, json_t **out, struct derr *err)
-{
-	return dview_none(err);
-}
-
-int dview_host(struct vmkitd *d, json_t **out, struct derr *err)
-{
-	return dview_none(err);
-}
-
-int dview_all(struct vmkitd *d, json_t **out, struct derr *err)
-{
-	return dview_none(err);
-}
-
-int dview_metrics(struct vmkitd *d, char **text, struct derr *err)
-{
-	return dview_none(err);
-}
-
-#endif
