@@ -27,6 +27,9 @@
 
 #define DAPI_MAX_ARGS 16
 #define DAPI_CONN_LIMIT 512
+/* An idle connection (no request in progress) is closed after this; event
+ * streams and upgraded consoles are not idle. */
+#define DAPI_IDLE_S 60
 
 struct dapi_server {
 	struct vmkitd *d;
@@ -333,6 +336,7 @@ static int dapi_events(struct dapi_ctx *c)
 		return derr_set(&c->err, DERR_INTERNAL, "cannot create the event stream");
 	}
 	MHD_add_response_header(c->resp, "Content-Type", "application/x-ndjson");
+	MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);   /* quiet != idle */
 	c->status = 200;
 	return 0;
 }
@@ -374,6 +378,7 @@ static int dapi_console(struct dapi_ctx *c)
 		return derr_set(&c->err, DERR_INTERNAL, "cannot create the upgrade response");
 	}
 	MHD_add_response_header(c->resp, MHD_HTTP_HEADER_UPGRADE, "vmkit-console");
+	MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 	c->status = MHD_HTTP_SWITCHING_PROTOCOLS;
 	return 0;
 }
@@ -611,6 +616,7 @@ static int dapi_serve(struct vmkitd *d, struct dapi_server *srv, const char *nam
 				    MHD_OPTION_LISTEN_SOCKET, srv->fd,
 				    MHD_OPTION_NOTIFY_COMPLETED, dapi_completed, srv,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)DAPI_CONN_LIMIT,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DAPI_IDLE_S,
 				    MHD_OPTION_END);
 	if (!srv->mhd) {
 		log_error("cannot start the HTTP server on %s", srv->path);
