@@ -593,7 +593,9 @@ def test_stats_move_while_the_guest_works(vmkitd, kvm):
                    "<memballoon model='virtio'/>")
     define(d, "idle2")
     d.api("POST", "/v1/domains/busy/start")
-    s1 = d.api("GET", "/v1/domains/busy/stats", ro=True)
+    # the vCPU thread's id is known once it runs
+    s1 = wait_for(lambda: (lambda s: s if s["cpu"]["vcpus"][0]["tid"] > 0 else None)(
+        d.api("GET", "/v1/domains/busy/stats", ro=True)), "the vCPU thread")
     assert set(s1) == {"name", "uuid", "state", "reason", "cpu", "memory", "block", "net"}
     assert s1["state"] == "running" and s1["net"] == []
     assert len(s1["cpu"]["vcpus"]) == 1 and s1["cpu"]["vcpus"][0]["tid"] > 0
