@@ -672,3 +672,17 @@ def test_linux_guest_lifecycle(vmkitd, kvm):
     text = open(out, errors="replace").read()
     res = dict(results(type("R", (), {"stdout": text})()))
     assert res.get("boot") == "PASS" and res.get("powerbutton") == "PASS", text[-2000:]
+
+
+def test_vmm_refuses_to_start(vmkitd, kvm):
+    """More memory than the host has: src/conf accepts it (under 64 TiB), the
+    VMM refuses at start: 502 with the VMM's own words, shutoff/failed."""
+    d = vmkitd
+    define(d, "huge", memory=str(32 << 20))    # 32 TiB
+    st, code, msg = err(d, "POST", "/v1/domains/huge/start")
+    assert (st, code) == (502, "vmm-failed"), msg
+    assert "huge.log" in msg and "memory" in msg.lower(), msg
+    i = info(d, "huge")
+    assert (i["state"], i["reason"], i["id"], i["pid"]) == ("shutoff", "failed", None, None)
+    assert ("stopped", "failed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
+    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
