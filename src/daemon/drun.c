@@ -196,6 +196,7 @@ static void drun_stopped_locked(struct ddom *dom)
 	dom->id = 0;
 	dom->pty[0] = 0;
 	dom->destroying = false;
+	dom->starting = false;
 	if (dom->run != dom->def)
 		domain_xml_free(dom->run);
 	dom->run = NULL;
@@ -494,13 +495,14 @@ static int drun_cmd(struct ddom *dom, const char *cmd, struct derr *err)
 int drun_shutdown(struct ddom *dom, int timeout, struct derr *err)
 {
 	int ret = drun_cmd(dom, "system-powerdown", err);
-	pid_t pid = dom->pid;
+	pid_t pid;
 	bool gone;
 
 	if (ret < 0 || timeout < 0)
 		return ret;
 	pthread_mutex_lock(&dom->d->lock);
-	gone = drun_wait_gone_locked(dom, pid, (unsigned)timeout * 1000);
+	pid = dom->pid;
+	gone = !pid || drun_wait_gone_locked(dom, pid, (unsigned)timeout * 1000);
 	pthread_mutex_unlock(&dom->d->lock);
 	if (!gone)
 		return derr_set(err, DERR_TIMEOUT, "domain '%s' did not shut down within %d s "
@@ -564,6 +566,10 @@ int drun_destroy(struct ddom *dom, bool graceful, struct derr *err)
 
 	pthread_mutex_lock(&dom->d->lock);
 	pid = dom->pid;
+	if (!pid) {   /* it ended on its own just now */
+		pthread_mutex_unlock(&dom->d->lock);
+		return 0;
+	}
 	dom->destroying = true;
 	drun_signal(dom, SIGTERM);
 	gone = drun_wait_gone_locked(dom, pid, graceful ? DRUN_GRACE_MS : DRUN_TERM_MS);

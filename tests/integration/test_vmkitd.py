@@ -112,8 +112,11 @@ def test_destroy_reset_reboot_xml(vmkitd, kvm):
     ev = [(e["event"], e["detail"]) for e in d.events()]
     assert ("rebooted", "reset") in ev and ev[-1] == ("stopped", "destroyed")
     # ids are never reused
-    assert d.api("POST", "/v1/domains/d1/start")["id"] > st["id"]
-    d.api("POST", "/v1/domains/d1/destroy", {"graceful": True})
+    again = d.api("POST", "/v1/domains/d1/start", {"paused": True})
+    assert again["id"] > st["id"]
+    gone = d.api("POST", "/v1/domains/d1/destroy", {"graceful": True})   # while paused
+    assert (gone["state"], gone["reason"]) == ("shutoff", "destroyed")
+    assert not alive(again["pid"])
 
 
 def test_transient_and_undefine(vmkitd, kvm):
