@@ -317,8 +317,9 @@ def test_fast_guest_every_start_logged(kvm):
     reaches the domain log."""
     fx = "libvirt9-noballoon"
     with fixture_host([fx]) as (d, docs):
-        text, _, ours = docs[fx]
-        assert ours, "needs the test guest as the fixture's kernel"
+        text, needs, ours = docs[fx]
+        if not ours:
+            pytest.skip(f"{needs.kernel} existed before and is not the test guest")
         name, uuid = define_unchanged(d, text)
         failed = []
         for _ in range(REPEAT):
@@ -339,7 +340,8 @@ def test_start_paused_runs_no_guest_code(kvm):
     fixture is the golden one with the real pty."""
     with fixture_host(["libvirt9-devices", "libvirt9-minimal"]) as (d, docs):
         text, needs, ours = docs["libvirt9-devices"]
-        assert ours, "needs the test guest as the fixture's kernel"
+        if not ours:
+            pytest.skip(f"{needs.kernel} existed before and is not the test guest")
         name, _ = define_unchanged(d, text)
         for i in range(REPEAT // 2):
             st = d.api("POST", f"/v1/domains/{name}/start", {"paused": True})

@@ -104,7 +104,7 @@ def stats(d, name):
     return json.loads(vmkit(d, "domstats", name, "--output", "json").stdout)["domains"][0]
 
 
-def test_linux_through_vmkitd(vmkitd, kvm, tmp_path):
+def test_linux_through_vmkitd(kvm, vmkitd, tmp_path):
     d = vmkitd
     disk = str(tmp_path / "linux-disk.raw")
     vmkit(d, "img", "create", "-q", "-f", "raw", disk, "16M")
