@@ -221,6 +221,7 @@ static int dvmm_reply(struct dvmm_reader *r, json_t **reply)
 			       json_object_get(*reply, "error")))
 			return 0;
 		json_decref(*reply);
+		*reply = NULL;
 	}
 }
 
