@@ -645,38 +645,6 @@ def test_guest_reboot_keeps_running(vmkitd, kvm):
     assert st["id"] is not None
 
 
-# ---- the Linux test guest through vmkitd ----
-
-def test_linux_guest_lifecycle(vmkitd, kvm):
-    """The Linux test guest (make linux) defined, started and shut down
-    through the API: /init's powerbutton directive passes only when the
-    ACPI power button pressed by POST .../shutdown reaches the kernel."""
-    from test_linux import (MEMORY, POWERBUTTON_WAIT, TIMEOUT as LINUX_TIMEOUT, artifact,
-                            end_options, linux_cmdline, results)
-    d = vmkitd
-    tests = ["boot", "powerbutton"]
-    extra, _ = end_options()
-    assert not extra, "the Linux test guest needs ACPI for the power button"
-    out = serial_file(d, "lnx")
-    xml = ("<domain type='kvm'>\n  <name>lnx</name>\n"
-           f"  <memory unit='MiB'>{int(MEMORY.rstrip('M'))}</memory>\n  <vcpu>1</vcpu>\n"
-           f"  <os>\n    <type>hvm</type>\n    <kernel>{artifact('vmlinux')}</kernel>\n"
-           f"    <initrd>{artifact('initramfs.cpio')}</initrd>\n"
-           f"    <cmdline>{linux_cmdline(tests, 1)}</cmdline>\n  </os>\n"
-           f"  <devices>\n    <serial type='file'><source path='{out}'/><target port='0'/>"
-           "</serial>\n  </devices>\n</domain>\n")
-    d.api("POST", "/v1/domains", {"xml": xml})
-    st = d.api("POST", "/v1/domains/lnx/start")
-    assert st["state"] == "running"
-    wait_for(lambda: os.path.exists(out) and POWERBUTTON_WAIT in open(out, errors="replace").read(),
-             "Linux to wait for the power button", timeout=LINUX_TIMEOUT)
-    done = d.api("POST", "/v1/domains/lnx/shutdown", {"timeout": int(LINUX_TIMEOUT)})
-    assert (done["state"], done["reason"]) == ("shutoff", "shutdown")
-    text = open(out, errors="replace").read()
-    res = dict(results(type("R", (), {"stdout": text})()))
-    assert res.get("boot") == "PASS" and res.get("powerbutton") == "PASS", text[-2000:]
-
-
 def test_vmm_refuses_to_start(vmkitd, kvm):
     """More memory than the host has: src/conf accepts it (under 64 TiB), the
     VMM refuses at start: 502 with the VMM's own words, shutoff/failed."""
