@@ -221,6 +221,8 @@ static void dj_machine(struct dj *j, const struct domain_def *def, const struct 
 						    "exit" : "restart"));
 	if (env && env->api_socket)
 		dj_set(j, j->root, "api-socket", json_string(env->api_socket));
+	if (env && env->serial_log && def->has_serial && def->serial.type == DOMAIN_CHR_PTY)
+		dj_set(j, j->root, "serial-log", json_string(env->serial_log));
 }
 
 int domain_to_vmm_json(const struct domain_def *def, const struct domain_vmm_env *env,

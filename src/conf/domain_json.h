@@ -24,6 +24,10 @@ struct domain_vmm_env {
 	const char *vsock_socket;      /* host side of the vsock device (required
 	                                * when the domain has one) */
 	uint32_t vsock_cid;            /* for <cid auto='yes'>: the CID picked */
+	/* A pty serial port's output is also appended here ("serial-log"):
+	 * the console log, complete even for output nobody read from the pty
+	 * before the VMM ended. NULL = none; ignored for other serial types. */
+	const char *serial_log;
 };
 
 /* 0 and *out (a new JSON object), or -EINVAL with err naming the element

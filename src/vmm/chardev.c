@@ -105,6 +105,8 @@ struct chardev {
 	bool tty_raw;
 	bool esc_enabled;
 	struct term_esc esc; /* loop thread only */
+	int log_fd;        /* spec->log, or -1 */
+	bool log_failed;   /* one message per chardev */
 	/* pty */
 	int pty_slave_fd;
 	/* unix */
@@ -327,6 +329,28 @@ static void chardev_flush(struct chardev *cd)
 		cd->ring_head = 0;
 }
 
+/* The copy to spec->log: a regular file, appended in full; cd->lock held. */
+static void chardev_log_write(struct chardev *cd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(cd->log_fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!cd->log_failed)
+				log_warn("console log: %s: output is no longer copied there",
+					 n < 0 ? strerror(errno) : "short write");
+			cd->log_failed = true;
+			close(cd->log_fd);
+			cd->log_fd = -1;
+			return;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 size_t chardev_write(struct chardev *cd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -336,6 +360,8 @@ size_t chardev_write(struct chardev *cd, const void *buf, size_t len)
 	if (!cd || len == 0)
 		return 0;
 	pthread_mutex_lock(&cd->lock);
+	if (cd->log_fd >= 0)
+		chardev_log_write(cd, p, len);
 	if (cd->out_fd < 0 || cd->out_dead)
 		goto out;
 	if (!cd->out_pollable) {
@@ -781,7 +807,7 @@ static int chardev_alloc(enum chardev_kind kind, struct evloop *loop,
 	if (hooks)
 		cd->hooks = *hooks;
 	pthread_mutex_init(&cd->lock, NULL);
-	cd->in_fd = cd->out_fd = cd->pty_slave_fd = cd->listen_fd = -1;
+	cd->in_fd = cd->out_fd = cd->pty_slave_fd = cd->listen_fd = cd->log_fd = -1;
 	cd->w_in.fd = cd->w_out.fd = -1;
 	atomic_init(&cd->dropped, 0);
 	*out = cd;
@@ -805,6 +831,18 @@ static int chardev_setup(struct chardev *cd, const struct chardev_spec *spec)
 	return -EINVAL;
 }
 
+static int chardev_open_log(struct chardev *cd, const char *path)
+{
+	cd->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+	if (cd->log_fd < 0) {
+		int ret = -errno;
+
+		log_error("console log %s: %s", path, strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
 int chardev_open(const struct chardev_spec *spec, struct evloop *loop,
 		 const struct chardev_hooks *hooks, struct chardev **out)
 {
@@ -817,6 +855,8 @@ int chardev_open(const struct chardev_spec *spec, struct evloop *loop,
 	if (ret < 0)
 		return ret;
 	ret = chardev_setup(cd, spec);
+	if (ret == 0 && spec->log[0])
+		ret = chardev_open_log(cd, spec->log);
 	if (ret < 0) {
 		chardev_close(cd);
 		return ret;
@@ -880,6 +920,8 @@ void chardev_close(struct chardev *cd)
 		term_restore();
 	if (cd->pty_slave_fd >= 0)
 		close(cd->pty_slave_fd);
+	if (cd->log_fd >= 0)
+		close(cd->log_fd);
 	if (cd->listen_fd >= 0) {
 		if (cd->listen_registered)
 			(void)evloop_del(cd->loop, cd->listen_fd);

@@ -6,7 +6,8 @@
  * only as fast as it has room (can_recv), so no input is lost.
  * The stdio backend on a tty puts the terminal in raw mode and handles the escape
  * keys (Ctrl-a x quit, Ctrl-a Ctrl-a sends Ctrl-a, Ctrl-a h help); the terminal is
- * restored by chardev_close() and by term_restore_on_signal(). */
+ * restored by chardev_close() and by term_restore_on_signal().
+ * With spec->log set, every byte of output is also appended to that file. */
 #ifndef VMKIT_CHARDEV_H
 #define VMKIT_CHARDEV_H
 
@@ -29,6 +30,10 @@ enum chardev_kind {
 struct chardev_spec {
 	enum chardev_kind kind;
 	char path[CHARDEV_PATH_MAX]; /* FILE and UNIX */
+	/* A file that receives a copy of all output, appended whatever the
+	 * backend does with it ("" = none): what a manager keeps as the
+	 * console log even for output nobody read from a pty. */
+	char log[CHARDEV_PATH_MAX];
 };
 
 /* Front end (the device) callbacks, invoked on the event-loop thread without

@@ -154,7 +154,23 @@ static int config_set_cpus(struct vm_config *cfg, const char *name, const char *
 
 static int config_set_serial(struct vm_config *cfg, const char *name, const char *val)
 {
-	return chardev_parse(val, &cfg->serial); /* logs what is wrong */
+	char log[sizeof(cfg->serial.log)];
+	int ret;
+
+	memcpy(log, cfg->serial.log, sizeof(log)); /* --serial-log may come first */
+	ret = chardev_parse(val, &cfg->serial); /* logs what is wrong */
+	memcpy(cfg->serial.log, log, sizeof(log));
+	return ret;
+}
+
+/* --serial-log: a copy of everything the guest writes to COM1. */
+static int config_set_serial_log(struct vm_config *cfg, const char *name, const char *val)
+{
+	if (!val[0]) {
+		log_error("--%s: the path is empty", name);
+		return -EINVAL;
+	}
+	return config_copy(cfg->serial.log, sizeof(cfg->serial.log), name, val);
 }
 
 static int config_set_choice(const char *name, const char *val, const char *const *names,
@@ -930,6 +946,8 @@ static const struct config_opt config_opts[] = {
 	{ "cpus", "N", "number of vCPUs, 1-254 (default 1)", config_set_cpus },
 	{ "serial", "BACKEND", "COM1 backend: stdio|pty|file:PATH|unix:PATH|none (default stdio)",
 	  config_set_serial },
+	{ "serial-log", "PATH", "append a copy of all COM1 output to PATH (whatever the backend; "
+	  "a manager's console log)", config_set_serial_log },
 	{ "on-reboot", "ACTION", "guest reset: restart|exit (default restart)", config_set_on_reboot },
 	{ "on-triple-fault", "ACTION", "triple fault: reset|exit (default reset)", config_set_on_tf },
 	{ "symbols", "PATH", "System.map, to name the symbol at RIP on a fatal exit",

@@ -66,3 +66,25 @@ def test_serial_file_backend(tmp_path, kvm):
     assert r.returncode == 0, r.stderr
     assert b"testguest: hello: PASS" in out.read_bytes()
     assert b"testguest" not in r.stdout
+
+
+def test_serial_log_copies_unread_pty_output(tmp_path, kvm):
+    """--serial-log gets every byte even though nobody ever opens the pty
+    (what vmkitd keeps as the console log), and alongside a file backend;
+    a log that cannot be opened is refused before the guest starts."""
+    log = tmp_path / "domain.log"
+    log.write_bytes(b"earlier line\n")
+    for backend in ("pty", f"file:{tmp_path / 'serial.out'}"):
+        r = subprocess.run([VMM] + guest_args("workload=hello") +
+                           ["--serial", backend, "--serial-log", str(log)],
+                           capture_output=True, timeout=TIMEOUT, env=vmm_env())
+        assert r.returncode == 0, r.stderr
+    text = log.read_bytes()
+    assert text.startswith(b"earlier line\n"), text[:200]
+    assert text.count(b"testguest: hello: PASS") == 2, text
+    assert b"testguest: hello: PASS" in (tmp_path / "serial.out").read_bytes()
+    r = subprocess.run([VMM] + guest_args("workload=hello") +
+                       ["--serial", "none", "--serial-log", str(tmp_path / "no" / "x.log")],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=vmm_env())
+    assert r.returncode == 2 and "console log" in r.stderr and "x.log" in r.stderr, r.stderr
+    assert "testguest" not in r.stdout

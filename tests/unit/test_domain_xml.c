@@ -505,7 +505,7 @@ static char *golden_json(const struct domain_def *d)
 	const char *taps[DOMAIN_MAX_NETS] = { 0 };
 	char names[DOMAIN_MAX_NETS][24];
 	struct domain_vmm_env env = { "/run/vmkit/test.sock", taps, d->nnets,
-				      "/run/vmkit/test.vsock", 42 };
+				      "/run/vmkit/test.vsock", 42, "/var/log/vmkit/test.log" };
 	struct domain_xml_error err;
 	json_t *j;
 	char *s, *out;
