@@ -151,20 +151,29 @@ static int dapi_define(struct dapi_ctx *c)
 	return dapi_answer(c, 201, j);
 }
 
+/* Create = define a transient domain, then start it; if the start fails,
+ * the domain leaves the table again. */
 static int dapi_create(struct dapi_ctx *c)
 {
 	struct ddom *dom;
-	json_t *j;
+	json_t *j = NULL;
+	bool raced;
 	int ret = ddom_define(c->d, c->req.xml, true, &dom, &c->err);
 
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&dom->op);
-	ret = drun_start(dom, c->req.paused, false, &c->err);
 	pthread_mutex_lock(&c->d->lock);
-	if (ret < 0 && !dom->removed)
-		ddom_remove_locked(dom);   /* never ran: a transient domain leaves */
-	j = ret < 0 ? NULL : ddom_summary_locked(dom);
+	raced = dstate_active(dom->state) || dom->removed;   /* another request was quicker */
+	pthread_mutex_unlock(&c->d->lock);
+	ret = raced ? derr_set(&c->err, DERR_OPERATION_INVALID, "domain '%s' was started or "
+			       "removed by another request meanwhile", dom->name)
+		    : drun_start(dom, c->req.paused, false, &c->err);
+	pthread_mutex_lock(&c->d->lock);
+	if (ret < 0 && !raced && !dom->removed && !dstate_active(dom->state))
+		ddom_remove_locked(dom);
+	if (ret == 0)
+		j = ddom_summary_locked(dom);
 	pthread_mutex_unlock(&c->d->lock);
 	pthread_mutex_unlock(&dom->op);
 	ddom_put(dom);
