@@ -194,6 +194,10 @@ def test_bad_input(vmkitd):
            "<target dev='vda' bus='virtio'/></disk>")
     st, code, msg = err(d, "POST", "/v1/domains/nodisk/start")
     assert (st, code) == (422, "invalid-config") and "/nonexistent/d.img" in msg
+    st, code, _ = err(d, "POST", "/v1/domains/create",
+                      {"xml": domain_xml("tnok", kernel="/nonexistent/vmlinuz")})
+    assert (st, code) == (422, "invalid-config")
+    assert err(d, "GET", "/v1/domains/tnok")[1] == "no-domain"      # a failed create leaves
     st, code, _ = err(d, "POST", "/v1/domains/dup/start", ro=True)
     assert (st, code) == (403, "read-only")
     st, code, _ = err(d, "DELETE", "/v1/domains/dup", ro=True)
