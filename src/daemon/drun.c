@@ -22,6 +22,7 @@
 #include "domain_xml.h"
 #include "drun.h"
 #include "dstatefile.h"
+#include "dstats.h"
 #include "dstore.h"
 #include "dvmm.h"
 
@@ -342,7 +343,7 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 	}
 	fd = drun_pidfd_open(pid);
 	fd_err = errno;
-	dvmm_starttime(pid, &start);
+	dstats_proc_starttime(pid, &start);
 	pthread_mutex_lock(&d->lock);
 	dom->pid = pid;
 	dom->pidfd = fd;
@@ -600,7 +601,7 @@ static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *sta
 	const char *uuid, *s;
 	bool ok;
 
-	if (pid <= 0 || dvmm_starttime(pid, &now) < 0 || now != start)
+	if (pid <= 0 || dstats_proc_starttime(pid, &now) < 0 || now != start)
 		return false;
 	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
 	if (dvmm_call(sock, "query-status", NULL, DRUN_CALL_MS, &st, msg, sizeof(msg)) < 0) {

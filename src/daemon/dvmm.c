@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "dstats.h"
 #include "dvmm.h"
 
 #define DVMM_REPLY_MAX (4u << 20)
@@ -86,13 +87,13 @@ int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	return ret;
 }
 
-/* Fields (1-based, each >= 3, ascending) of /proc/PID/stat, counted after
- * the ")" that ends comm (which may contain spaces). */
-static int dvmm_stat_fields(pid_t pid, uint64_t *vals, const int *fields, size_t nf)
+int dvmm_cpu_time(pid_t pid, uint64_t *ns)
 {
-	char path[64], buf[1024], *p, *end;
+	char path[64], buf[1024];
+	struct dstats_stat st;
+	long hz = sysconf(_SC_CLK_TCK);
 	ssize_t n;
-	int fd, f = 3;
+	int fd, ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -103,37 +104,9 @@ static int dvmm_stat_fields(pid_t pid, uint64_t *vals, const int *fields, size_t
 	if (n <= 0)
 		return n < 0 ? -errno : -EINVAL;
 	buf[n] = 0;
-	p = strrchr(buf, ')');
-	for (size_t i = 0; p && i < nf; i++) {
-		while (p && f <= fields[i]) {
-			p = strchr(p + 1, ' ');
-			f++;
-		}
-		if (p) {
-			errno = 0;
-			vals[i] = strtoull(p + 1, &end, 10);
-			p = errno || end == p + 1 ? NULL : p;
-		}
-	}
-	return p ? 0 : -EINVAL;
-}
-
-int dvmm_starttime(pid_t pid, uint64_t *ticks)
-{
-	static const int f[] = { 22 };
-
-	return dvmm_stat_fields(pid, ticks, f, 1);
-}
-
-int dvmm_cpu_time(pid_t pid, uint64_t *ns)
-{
-	static const int f[] = { 14, 15 };
-	uint64_t v[2];
-	long hz = sysconf(_SC_CLK_TCK);
-	int ret = dvmm_stat_fields(pid, v, f, 2);
-
+	ret = dstats_parse_stat(buf, &st);
 	if (ret == 0)
-		*ns = (v[0] + v[1]) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
+		*ns = (st.utime + st.stime) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
 	return ret;
 }
 

@@ -1,9 +1,8 @@
 /* dvmm: vmkitd's side of one vmkit-vmm process: spawning it (own session,
  * stdin /dev/null, stdout+stderr appended to the domain log, default signal
- * dispositions, no inherited descriptors), its process identity (start
- * time from /proc/PID/stat), and the talker for its control socket
- * (connect, read the greeting, one {"execute"} request, its reply, all
- * within a timeout). No daemon state. */
+ * dispositions, no inherited descriptors), its CPU time, and the talker for
+ * its control socket (connect, read the greeting, one {"execute"} request,
+ * its reply, all within a timeout). No daemon state. */
 #ifndef VMKIT_DVMM_H
 #define VMKIT_DVMM_H
 
@@ -17,8 +16,6 @@
 int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	       pid_t *pid, char *err, size_t errlen);
 
-/* Field 22 of /proc/PID/stat (clock ticks since boot). 0 or -errno. */
-int dvmm_starttime(pid_t pid, uint64_t *ticks);
 /* utime + stime of the whole process in nanoseconds. 0 or -errno. */
 int dvmm_cpu_time(pid_t pid, uint64_t *ns);
 
