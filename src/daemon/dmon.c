@@ -13,7 +13,7 @@
 #include "ddom.h"
 #include "dmon.h"
 
-#define DMON_LINE_MAX (64 * 1024)
+#define DMON_LINE_MAX 8192      /* events are small; a longer line is dropped */
 
 struct dmon {
 	struct ddom *dom;
