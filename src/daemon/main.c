@@ -31,6 +31,8 @@
 #include "vmkitd.h"
 
 #define MAIN_EVENT_RING 4096
+/* sun_path holds 107 characters: DIR + "/" + UUID (36) + ".vsock" */
+#define MAIN_RUNTIME_MAX (107 - 1 - 36 - 6)
 
 enum main_opt { OPT_FOREGROUND = 'f', OPT_HELP = 'h', OPT_STATE = 256, OPT_RUNTIME, OPT_LOG,
 		OPT_VMM, OPT_LOG_LEVEL, OPT_VERSION };
@@ -138,6 +140,12 @@ static int main_dirs(struct vmkitd_config *cfg)
 			return -EIO;
 		}
 		memcpy(dirs[i], buf, strlen(buf) + 1);
+	}
+	if (strlen(cfg->runtime_dir) > MAIN_RUNTIME_MAX) {
+		fprintf(stderr, "vmkitd: --runtime-dir %s is too long: the unix sockets in it "
+			"(UUID.vsock) need it to be at most %d characters\n", cfg->runtime_dir,
+			MAIN_RUNTIME_MAX);
+		return -ENAMETOOLONG;
 	}
 	for (size_t i = 0; i < 2; i++) {
 		snprintf(buf, sizeof(buf), "%s/%s", cfg->state_dir, subs[i]);

@@ -661,3 +661,11 @@ def test_vmm_refuses_to_start(vmkitd, kvm):
     assert (i["state"], i["reason"], i["id"], i["pid"]) == ("shutoff", "failed", None, None)
     assert ("stopped", "failed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
     assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+
+
+def test_runtime_dir_too_long(tmp_path):
+    run = str(tmp_path / ("r" * 80))
+    r = subprocess.run([VMKITD, "--foreground", "--state-dir", str(tmp_path / "s"),
+                        "--runtime-dir", run, "--log-dir", str(tmp_path / "l")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1 and "too long" in r.stderr and "--runtime-dir" in r.stderr
