@@ -153,7 +153,7 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 		close(c->log);
 	c->closed = true;
 	dom->console = NULL;
-	if (now || evloop_call(dom->d->loop, dconsole_free, c) < 0)
+	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dconsole_free, c) < 0)
 		free(c);
 }
 

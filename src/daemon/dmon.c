@@ -113,6 +113,6 @@ void dmon_close_locked(struct ddom *dom, bool now)
 	close(m->fd);
 	m->closed = true;
 	dom->mon = NULL;
-	if (now || evloop_call(dom->d->loop, dmon_free, m) < 0)
+	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dmon_free, m) < 0)
 		free(m);
 }
