@@ -178,7 +178,7 @@ static int ddom_store(struct ddom *dom, struct domain_xml *dx, bool persistent, 
 	int ret;
 
 	ddom_path(dom, persistent ? DDOM_DEF : DDOM_TXML, path, sizeof(path));
-	ret = dstore_write_file(path, text, len);
+	ret = persistent ? dstore_write_file(path, text, len) : dstore_write_runtime(path, text, len);
 	if (ret < 0)
 		return derr_set(err, DERR_INTERNAL, "cannot write %s: %s", path, strerror(-ret));
 	return 0;

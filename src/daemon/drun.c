@@ -240,7 +240,7 @@ static void drun_write_pid_locked(struct ddom *dom)
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)dom->pid);
 
 	ddom_path(dom, DDOM_PID, path, sizeof(path));
-	if (dstore_write_file(path, buf, (size_t)n) < 0)
+	if (dstore_write_runtime(path, buf, (size_t)n) < 0)
 		log_warn("cannot write %s", path);
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static int dstore_fsync_dir(const char *path)
 	return ret;
 }
 
-int dstore_write_file(const char *path, const void *data, size_t len)
+static int dstore_write(const char *path, const void *data, size_t len, bool durable)
 {
 	char tmp[PATH_MAX];
 	int fd, ret;
@@ -45,7 +46,7 @@ int dstore_write_file(const char *path, const void *data, size_t len)
 	if (fd < 0)
 		return -errno;
 	ret = util_write_all(fd, data, len);
-	if (ret == 0 && fsync(fd) < 0)
+	if (ret == 0 && durable && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
@@ -55,7 +56,17 @@ int dstore_write_file(const char *path, const void *data, size_t len)
 		unlink(tmp);
 		return ret;
 	}
-	return dstore_fsync_dir(path);
+	return durable ? dstore_fsync_dir(path) : 0;
+}
+
+int dstore_write_file(const char *path, const void *data, size_t len)
+{
+	return dstore_write(path, data, len, true);
+}
+
+int dstore_write_runtime(const char *path, const void *data, size_t len)
+{
+	return dstore_write(path, data, len, false);
 }
 
 int dstore_write_json(const char *path, json_t *j)
@@ -65,7 +76,7 @@ int dstore_write_json(const char *path, json_t *j)
 
 	if (!text)
 		return -ENOMEM;
-	ret = dstore_write_file(path, text, strlen(text));
+	ret = dstore_write_runtime(path, text, strlen(text));
 	free(text);
 	return ret;
 }

@@ -8,9 +8,13 @@
 
 #include <jansson.h>
 
-/* Write data to path atomically (mode 0600). 0 or -errno. */
+/* Write data to path atomically (mode 0600) and durably (fsync of the file
+ * and its directory): the state dir. 0 or -errno. */
 int dstore_write_file(const char *path, const void *data, size_t len);
-/* json_dumps + dstore_write_file. */
+/* Atomically but without fsync: the runtime dir, whose files describe
+ * processes that a host crash ends anyway. */
+int dstore_write_runtime(const char *path, const void *data, size_t len);
+/* json_dumps + dstore_write_runtime. */
 int dstore_write_json(const char *path, json_t *j);
 /* Read a JSON object (at most 16 MiB). 0 or -errno (-EINVAL: not a JSON
  * object; err says why). */

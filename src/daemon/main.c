@@ -218,7 +218,7 @@ static void main_pidfile(const struct vmkitd *d, bool create)
 	snprintf(path, sizeof(path), "%s/vmkitd.pid", d->cfg.runtime_dir);
 	if (!create)
 		unlink(path);
-	else if (dstore_write_file(path, buf, (size_t)n) < 0)
+	else if (dstore_write_runtime(path, buf, (size_t)n) < 0)
 		log_warn("cannot write %s", path);
 }
 
