@@ -337,7 +337,9 @@ static int dapi_events(struct dapi_ctx *c)
 	s->d = c->d;
 	s->follow = c->req.follow;
 	s->fd = ci ? ci->connect_fd : -1;
-	s->after = c->req.has_since ? c->req.since : devent_last(&c->d->events);
+	s->after = devent_last(&c->d->events);
+	if (c->req.has_since && c->req.since < s->after)   /* a future seq means "from now" */
+		s->after = c->req.since;
 	c->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, dapi_stream_read,
 						    s, dapi_stream_free);
 	if (!c->resp) {

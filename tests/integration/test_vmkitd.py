@@ -465,6 +465,8 @@ def test_event_stream_follows(vmkitd, kvm):
     conn.close()
     replay = d.events(since=first["seq"] - 1)
     assert [e["seq"] for e in replay] == [first["seq"], second["seq"]]
+    assert d.events(since=second["seq"]) == []
+    assert d.events(since=10 ** 15) == []          # a seq from the future: nothing yet
 
 
 def test_twenty_domains_concurrently(vmkitd, kvm):
