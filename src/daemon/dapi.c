@@ -59,6 +59,8 @@ struct dapi_ctx {
 	unsigned status;             /* of answer */
 	json_t *answer;
 	struct MHD_Response *resp;   /* a special response (stream, text, upgrade) */
+	pid_t wait_pid;              /* after the op lock: wait for this VMM to end */
+	int wait_s;
 };
 
 typedef int (*dapi_fn)(struct dapi_ctx *c);
@@ -211,7 +213,15 @@ static int dapi_start_dom(struct dapi_ctx *c)
 
 static int dapi_shutdown(struct dapi_ctx *c)
 {
-	return dapi_info_answer(c, drun_shutdown(c->dom, c->req.timeout, &c->err));
+	pid_t pid = 0;
+	int ret = drun_shutdown(c->dom, &pid, &c->err);
+
+	if (ret == 0 && c->req.timeout >= 0) {
+		c->wait_pid = pid;   /* dapi_dispatch waits once the op lock is released */
+		c->wait_s = c->req.timeout;
+		return 0;
+	}
+	return dapi_info_answer(c, ret);
 }
 
 static int dapi_reboot(struct dapi_ctx *c)
@@ -440,6 +450,8 @@ static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url
 		ret = dapi_handlers[c->req.id](c);
 	if (locked)
 		pthread_mutex_unlock(&c->dom->op);
+	if (ret == 0 && c->wait_pid)
+		ret = dapi_info_answer(c, drun_wait_stopped(c->dom, c->wait_pid, c->wait_s, &c->err));
 	return ret;
 }
 

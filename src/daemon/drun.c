@@ -493,21 +493,27 @@ static int drun_cmd(struct ddom *dom, const char *cmd, struct derr *err)
 	return 0;
 }
 
-int drun_shutdown(struct ddom *dom, int timeout, struct derr *err)
+int drun_shutdown(struct ddom *dom, pid_t *pid, struct derr *err)
 {
-	int ret = drun_cmd(dom, "system-powerdown", err);
-	pid_t pid;
+	int ret;
+
+	pthread_mutex_lock(&dom->d->lock);
+	*pid = dom->pid;
+	pthread_mutex_unlock(&dom->d->lock);
+	ret = drun_cmd(dom, "system-powerdown", err);
+	return ret;
+}
+
+int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s, struct derr *err)
+{
 	bool gone;
 
-	if (ret < 0 || timeout < 0)
-		return ret;
 	pthread_mutex_lock(&dom->d->lock);
-	pid = dom->pid;
-	gone = !pid || drun_wait_gone_locked(dom, pid, (unsigned)timeout * 1000);
+	gone = !pid || drun_wait_gone_locked(dom, pid, (unsigned)timeout_s * 1000);
 	pthread_mutex_unlock(&dom->d->lock);
 	if (!gone)
 		return derr_set(err, DERR_TIMEOUT, "domain '%s' did not shut down within %d s "
-				"(it is still running)", dom->name, timeout);
+				"(it is still running)", dom->name, timeout_s);
 	return 0;
 }
 

@@ -10,14 +10,17 @@
 #define VMKIT_DRUN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "derr.h"
 #include "vmkitd.h"
 
 int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err);
-/* timeout < 0: press the power button and return; else wait up to timeout
- * seconds for the domain to be shut off (-ETIMEDOUT, 504). */
-int drun_shutdown(struct ddom *dom, int timeout, struct derr *err);
+/* Press the power button; *pid = the VMM that is to end. */
+int drun_shutdown(struct ddom *dom, pid_t *pid, struct derr *err);
+/* Wait (without the op lock, so that destroy can come in) up to timeout_s
+ * seconds for the VMM pid to end: 0, or 504 timeout. */
+int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s, struct derr *err);
 int drun_reboot(struct ddom *dom, struct derr *err);
 int drun_reset(struct ddom *dom, struct derr *err);
 int drun_suspend(struct ddom *dom, struct derr *err);

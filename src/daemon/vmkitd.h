@@ -2,7 +2,7 @@
  * domains (struct ddom, by UUID), the event ring, the event loop and the two
  * HTTP servers; nothing is global. Locking: vmkitd.lock guards the domain
  * table and every field of every ddom; a ddom's op lock serialises the
- * long actions on that domain (start, shutdown with timeout, destroy) so
+ * long actions on that domain (start, destroy; a shutdown waits without it) so
  * that one slow domain never blocks the others; op is always taken before
  * vmkitd.lock. See docs/architecture.md "vmkitd". */
 #ifndef VMKIT_VMKITD_H

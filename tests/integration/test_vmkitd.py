@@ -671,3 +671,25 @@ def test_runtime_dir_too_long(tmp_path):
                         "--runtime-dir", run, "--log-dir", str(tmp_path / "l")],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 1 and "too long" in r.stderr and "--runtime-dir" in r.stderr
+
+
+def test_shutdown_timeout_and_destroy_meanwhile(vmkitd, kvm):
+    """The echo workload ignores the power button: shutdown --timeout ends in
+    504; a destroy is not held up by a shutdown that waits."""
+    from concurrent.futures import ThreadPoolExecutor
+    d = vmkitd
+    define(d, "stub", workload="echo")
+    d.api("POST", "/v1/domains/stub/start")
+    st, code, msg = err(d, "POST", "/v1/domains/stub/shutdown", {"timeout": 1})
+    assert (st, code) == (504, "timeout") and "still running" in msg
+    assert info(d, "stub")["state"] == "running"
+    for attempt in range(10):
+        with ThreadPoolExecutor(1) as ex:
+            waiting = ex.submit(d.call, "POST", "/v1/domains/stub/shutdown", {"timeout": 3600})
+            gone = d.api("POST", "/v1/domains/stub/destroy")
+            assert gone["state"] == "shutoff"
+            status, out = waiting.result(timeout=TIMEOUT)
+        if status != 409:        # 409: the destroy came first; try again
+            break
+        d.api("POST", "/v1/domains/stub/start")
+    assert status == 200 and (out["state"], out["reason"]) == ("shutoff", "destroyed"), out
