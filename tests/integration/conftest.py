@@ -268,7 +268,8 @@ class Vmkitd:
     ApiError on a failure status. finalize() stops it and kills every VMM
     it started (found by their --config path in the runtime dir)."""
 
-    def __init__(self):
+    def __init__(self, prefix=()):
+        self.prefix = list(prefix)     # e.g. ["ip", "netns", "exec", NS]
         self.base = tempfile.mkdtemp(prefix="vd", dir="/tmp")
         self.state_dir = os.path.join(self.base, "state")
         self.runtime_dir = os.path.join(self.base, "run")
@@ -279,7 +280,7 @@ class Vmkitd:
         self.stderr_path = os.path.join(self.base, "vmkitd.err")
 
     def argv(self):
-        return [VMKITD, "--foreground", "--state-dir", self.state_dir, "--runtime-dir",
+        return self.prefix + [VMKITD, "--foreground", "--state-dir", self.state_dir, "--runtime-dir",
                 self.runtime_dir, "--log-dir", self.log_dir, "--vmm", VMM]
 
     def start(self):

@@ -693,3 +693,58 @@ def test_shutdown_timeout_and_destroy_meanwhile(vmkitd, kvm):
             break
         d.api("POST", "/v1/domains/stub/start")
     assert status == 200 and (out["state"], out["reason"]) == ("shutoff", "destroyed"), out
+
+
+# ---- bridge interfaces: TAPs made by vmkitd (dnet) ----
+
+@pytest.fixture
+def netns_vmkitd():
+    """vmkitd in a fresh network namespace holding bridge br0 (root only)."""
+    import shutil
+    from conftest import Vmkitd
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.fail("this test creates a network namespace and a bridge: run it as root "
+                    "with iproute2")
+    ns = f"vmkdd-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
+    d = Vmkitd(prefix=["ip", "netns", "exec", ns])
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "br0", "type", "bridge"], check=True,
+                       timeout=30)
+        d.start()
+        d.ns = ns
+        yield d
+    finally:
+        d.finalize()
+        subprocess.run(["ip", "netns", "del", ns], timeout=30)
+
+
+def taps_on_br0(ns):
+    out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "master", "br0"],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    return sorted(l["ifname"] for l in json.loads(out or "[]"))
+
+
+def test_bridge_interface_taps(netns_vmkitd, kvm):
+    d = netns_vmkitd
+    nic = ("<interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>"
+           "<interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>")
+    define(d, "n1", devices=nic)
+    define(d, "n2", devices=nic)
+    d.api("POST", "/v1/domains/n1/start")
+    taps = taps_on_br0(d.ns)
+    assert len(taps) == 2 and all(t.startswith("vmk") for t in taps), taps
+    stats = d.api("GET", "/v1/domains/n1/stats")
+    assert sorted(n["target"] for n in stats["net"]) == taps
+    assert "<mac address=" in d.api("GET", "/v1/domains/n1/xml?inactive=1")["xml"]
+    d.api("POST", "/v1/domains/n1/destroy")
+    assert taps_on_br0(d.ns) == []
+    # a VMM killed while vmkitd is down: its TAPs go when vmkitd comes back
+    st = d.api("POST", "/v1/domains/n2/start")
+    assert len(taps_on_br0(d.ns)) == 2
+    d.kill9()
+    os.kill(st["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(st["pid"]), "the kill")
+    d.start()
+    assert info(d, "n2")["state"] == "crashed"
+    assert taps_on_br0(d.ns) == []
