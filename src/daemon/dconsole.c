@@ -1,5 +1,7 @@
-/* dconsole: pty <-> API client relay, and console output to the domain log
- * while nobody is attached (dconsole.h). */
+/* dconsole: pty <-> API client relay (dconsole.h). The domain log gets the
+ * console output from the VMM itself (vmkit-vmm --serial-log), complete even
+ * for what nobody read from the pty; while nobody is attached the relay only
+ * drains the pty so the guest's serial port never stalls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,7 +25,6 @@
 struct dconsole {
 	struct ddom *dom;
 	int pty;
-	int log;
 	int client;                            /* -1: nobody attached */
 	struct MHD_UpgradeResponseHandle *urh;
 	uint64_t reserved_ns;                  /* 0: no reservation */
@@ -34,12 +35,6 @@ struct dconsole {
 static void dconsole_free(void *opaque)
 {
 	free(opaque);
-}
-
-static void dconsole_to_log(struct dconsole *c, const char *buf, size_t n)
-{
-	if (c->log >= 0 && util_write_all(c->log, buf, n) < 0)
-		log_warn("domain '%s': cannot append console output to its log", c->dom->name);
 }
 
 /* Loop thread: output of the guest. */
@@ -55,8 +50,6 @@ static void dconsole_on_pty(void *opaque, uint32_t events)
 		ssize_t w = send(c->client, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		c->dropped += w < n ? (unsigned long long)(n - (w > 0 ? w : 0)) : 0;
-	} else if (n > 0) {
-		dconsole_to_log(c, buf, (size_t)n);
 	} else if (n < 0 && errno == EIO && !c->closed) {
 		/* the VMM closed the master (it is ending): stop polling */
 		evloop_del(c->dom->d->loop, c->pty);
@@ -99,7 +92,6 @@ static int dconsole_open_pty(const char *path)
 int dconsole_open_locked(struct ddom *dom)
 {
 	struct dconsole *c;
-	char log[PATH_MAX];
 	int ret;
 
 	if (!dom->pty[0] || dom->console)
@@ -110,16 +102,12 @@ int dconsole_open_locked(struct ddom *dom)
 	c->dom = dom;
 	c->client = -1;
 	c->pty = dconsole_open_pty(dom->pty);
-	ddom_path(dom, DDOM_LOG, log, sizeof(log));
-	c->log = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	ret = c->pty < 0 ? c->pty : evloop_add(dom->d->loop, c->pty, EPOLLIN, dconsole_on_pty, c);
 	if (ret < 0) {
 		log_warn("domain '%s': cannot open its console %s: %s", dom->name, dom->pty,
 			 strerror(-ret));
 		if (c->pty >= 0)
 			close(c->pty);
-		if (c->log >= 0)
-			close(c->log);
 		free(c);
 		return ret;
 	}
@@ -149,8 +137,6 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 	dconsole_detach_locked(dom);
 	evloop_del(dom->d->loop, c->pty);
 	close(c->pty);
-	if (c->log >= 0)
-		close(c->log);
 	c->closed = true;
 	dom->console = NULL;
 	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dconsole_free, c) < 0)

@@ -2,7 +2,8 @@
  * pty). vmkitd opens the pty's slave end (raw mode) while the domain runs
  * and relays it on the event loop: to the one attached API client (an HTTP
  * Upgrade socket, handed over by libmicrohttpd), or, while nobody is
- * attached, appended to the domain log. State is guarded by vmkitd.lock;
+ * attached, read and dropped: the VMM itself appends all console output to
+ * the domain log (--serial-log). State is guarded by vmkitd.lock;
  * the loop callbacks take it; a console is freed on the loop thread. */
 #ifndef VMKIT_DCONSOLE_H
 #define VMKIT_DCONSOLE_H

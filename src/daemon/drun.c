@@ -265,10 +265,11 @@ static int drun_check_host(const struct domain_def *def, struct derr *err)
 
 static int drun_write_config(struct ddom *dom, const struct domain_def *def, struct derr *err)
 {
-	char sock[PATH_MAX], vsock[PATH_MAX], path[PATH_MAX];
+	char sock[PATH_MAX], vsock[PATH_MAX], path[PATH_MAX], log[PATH_MAX];
 	const char *taps[VMKITD_MAX_TAPS] = { 0 };
 	struct domain_vmm_env env = { .api_socket = sock, .taps = taps, .ntaps = dom->ntaps,
-				      .vsock_socket = vsock, .vsock_cid = dom->cid };
+				      .vsock_socket = vsock, .vsock_cid = dom->cid,
+				      .serial_log = log };
 	struct domain_xml_error xerr = { 0 };
 	json_t *j = NULL;
 	int ret;
@@ -278,6 +279,7 @@ static int drun_write_config(struct ddom *dom, const struct domain_def *def, str
 	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
 	ddom_path(dom, DDOM_VSOCK, vsock, sizeof(vsock));
 	ddom_path(dom, DDOM_CONFIG, path, sizeof(path));
+	ddom_path(dom, DDOM_LOG, log, sizeof(log));
 	ret = domain_to_vmm_json(def, &env, &j, &xerr);
 	if (ret < 0)
 		return derr_set(err, DERR_INVALID_CONFIG, "%s", xerr.msg);
