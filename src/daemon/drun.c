@@ -599,9 +599,44 @@ int drun_destroy(struct ddom *dom, bool graceful, struct derr *err)
 
 /* ---- re-attaching after a vmkitd restart ---- */
 
-/* Is the process pid the VMM that ran this domain? Same start time, and
- * its control socket reports the domain's UUID. status gets its state. */
-static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *status, size_t len)
+/* What the process named by a state file turned out to be. */
+enum drun_ident {
+	DRUN_IDENT_GONE,     /* no such process, or another start time: it ended */
+	DRUN_IDENT_OTHER,    /* the right process, but it reports another UUID */
+	DRUN_IDENT_OURS,     /* the domain's VMM, answering */
+	DRUN_IDENT_MUTE,     /* the domain's VMM (pid + start time), not answering */
+};
+
+/* Does the command line of process dom->pid name the domain's --config
+ * file? (/proc files have no size: read, not util_read_file.) */
+static bool drun_cmdline_ours(struct ddom *dom)
+{
+	char path[PATH_MAX], cfg[PATH_MAX], buf[PATH_MAX * 2 + 64];
+	bool ours = false;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)dom->pid);
+	ddom_path(dom, DDOM_CONFIG, cfg, sizeof(cfg));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf));
+	close(fd);
+	for (size_t off = 0, n; len > 0 && off < (size_t)len && !ours; off += n + 1) {
+		n = strnlen(buf + off, (size_t)len - off);
+		ours = n == strlen(cfg) && memcmp(buf + off, cfg, n) == 0;
+	}
+	return ours;
+}
+
+/* Is dom->pid the VMM that ran this domain? The pidfd is opened first and
+ * the start time checked after, so the pidfd is that process; a process
+ * with the recorded pid and start time running vmkit-vmm with the domain's
+ * --config IS the VMM even when its control socket does not answer
+ * (stopped, swapping): it is never treated as ended.
+ * On OURS and MUTE dom->pidfd is open; status gets query-status's state. */
+static enum drun_ident drun_identify(struct ddom *dom, char *status, size_t len)
 {
 	char sock[PATH_MAX], msg[256];
 	uint64_t now = 0;
@@ -609,23 +644,36 @@ static bool drun_identify(struct ddom *dom, pid_t pid, uint64_t start, char *sta
 	const char *uuid, *s;
 	bool ok;
 
-	if (pid <= 0 || dstats_proc_starttime(pid, &now) < 0 || now != start)
-		return false;
+	dom->pidfd = dom->pid > 0 ? drun_pidfd_open(dom->pid) : -1;
+	if (dom->pidfd < 0)
+		return DRUN_IDENT_GONE;
+	if (dstats_proc_starttime(dom->pid, &now) < 0 || now != dom->starttime)
+		goto not_ours;
 	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
 	if (dvmm_call(sock, "query-status", NULL, DRUN_CALL_MS, &st, msg, sizeof(msg)) < 0) {
-		log_warn("domain '%s': pid %d has the right start time but %s", dom->name,
-			 (int)pid, msg);
-		return false;
+		if (!drun_cmdline_ours(dom)) {
+			log_warn("domain '%s': pid %d has the recorded start time but is not its "
+				 "VMM (%s)", dom->name, (int)dom->pid, msg);
+			goto not_ours;
+		}
+		log_warn("domain '%s': its VMM (pid %d, start time as recorded) does not answer "
+			 "(%s): adopted with its last known state", dom->name, (int)dom->pid, msg);
+		return DRUN_IDENT_MUTE;
 	}
 	uuid = json_string_value(json_object_get(st, "uuid"));
 	s = json_string_value(json_object_get(st, "status"));
 	ok = uuid && strcasecmp(uuid, dom->uuid) == 0;
 	if (!ok)
-		log_warn("domain '%s': pid %d reports UUID %s: not its VMM", dom->name, (int)pid,
-			 uuid ? uuid : "(none)");
+		log_warn("domain '%s': pid %d reports UUID %s: not its VMM", dom->name,
+			 (int)dom->pid, uuid ? uuid : "(none)");
 	snprintf(status, len, "%s", s ? s : "running");
 	json_decref(st);
-	return ok;
+	if (ok)
+		return DRUN_IDENT_OURS;
+not_ours:
+	close(dom->pidfd);
+	dom->pidfd = -1;
+	return now == dom->starttime ? DRUN_IDENT_OTHER : DRUN_IDENT_GONE;
 }
 
 /* The domain of a state file: the stored one, or a transient one rebuilt
@@ -702,10 +750,29 @@ static void drun_adopt_locked(struct ddom *dom, const char *status)
 		 (int)dom->pid, dom->id);
 }
 
+/* Adopt the state file's VMM, or report how it ended. */
+static void drun_reattach_locked(struct ddom *dom, const struct dstatefile *sf)
+{
+	char status[32];
+
+	switch (drun_identify(dom, status, sizeof(status))) {
+	case DRUN_IDENT_OURS:
+		drun_adopt_locked(dom, status);
+		break;
+	case DRUN_IDENT_MUTE:
+		drun_adopt_locked(dom, dstate_state_name(sf->state));
+		break;
+	case DRUN_IDENT_GONE:
+	case DRUN_IDENT_OTHER:
+		drun_stopped_locked(dom);   /* ended while vmkitd was down */
+		break;
+	}
+}
+
 static int drun_reattach_one(void *opaque, const char *dir, const char *name)
 {
 	struct vmkitd *d = opaque;
-	char path[PATH_MAX], uuid[37], err[256], status[32];
+	char path[PATH_MAX], uuid[37], err[256];
 	struct dstatefile sf;
 	struct ddom *dom;
 	json_t *st = NULL;
@@ -723,11 +790,7 @@ static int drun_reattach_one(void *opaque, const char *dir, const char *name)
 	if (dom && !dom->pid) {
 		dom->refs++;
 		drun_state_apply_locked(dom, &sf);
-		if (drun_identify(dom, dom->pid, dom->starttime, status, sizeof(status)) &&
-		    (dom->pidfd = drun_pidfd_open(dom->pid)) >= 0)
-			drun_adopt_locked(dom, status);
-		else
-			drun_stopped_locked(dom);   /* ended while vmkitd was down */
+		drun_reattach_locked(dom, &sf);
 	} else {
 		dom = NULL;
 	}
