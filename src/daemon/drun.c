@@ -43,11 +43,14 @@ static int drun_signal(struct ddom *dom, int sig)
 	return syscall(SYS_pidfd_send_signal, dom->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
-/* Wait (vmkitd.lock held) until the VMM pid is gone or timeout_ms. */
+/* Wait (vmkitd.lock held) until the VMM pid is gone or timeout_ms; pid 0
+ * (no VMM) is gone at once. */
 static bool drun_wait_gone_locked(struct ddom *dom, pid_t pid, unsigned timeout_ms)
 {
 	struct timespec ts;
 
+	if (pid <= 0)
+		return true;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += timeout_ms / 1000;
 	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
@@ -324,8 +327,10 @@ static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct d
 	return ret;
 }
 
-/* Prepare and spawn; on success dom->pid/pidfd are set and watched. */
-static int drun_spawn(struct ddom *dom, struct derr *err)
+/* Prepare and spawn; on success dom->pid/pidfd are set and watched, and
+ * *pidp is that pid (read before the lock is dropped: the VMM may end and
+ * be handled at once). */
+static int drun_spawn(struct ddom *dom, pid_t *pidp, struct derr *err)
 {
 	struct vmkitd *d = dom->d;
 	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
@@ -353,6 +358,7 @@ static int drun_spawn(struct ddom *dom, struct derr *err)
 	dom->starting = true;
 	dom->run = dom->def;
 	ret = fd < 0 ? -fd_err : drun_watch_locked(dom);
+	*pidp = pid;
 	pthread_mutex_unlock(&d->lock);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
@@ -445,8 +451,8 @@ static int drun_start_failed(struct ddom *dom, pid_t pid, const char *msg, struc
 int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 {
 	char sock[PATH_MAX], msg[512], pty[64];
-	pid_t pid;
-	int ret = drun_spawn(dom, err);
+	pid_t pid = 0;
+	int ret = drun_spawn(dom, &pid, err);
 
 	if (ret < 0) {
 		pthread_mutex_lock(&dom->d->lock);
@@ -455,7 +461,6 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 		pthread_mutex_unlock(&dom->d->lock);
 		return ret;
 	}
-	pid = dom->pid;
 	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
 	ret = drun_wait_ready(dom, pid, msg, sizeof(msg));
 	if (ret == 0 && paused)
