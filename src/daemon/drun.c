@@ -30,6 +30,7 @@
 #define DRUN_CALL_MS 10000       /* one control-socket command */
 #define DRUN_TERM_MS 5000        /* destroy: SIGTERM, then SIGKILL */
 #define DRUN_GRACE_MS 60000      /* destroy graceful: SIGTERM only */
+#define DRUN_EXITING_MS 1000     /* a start that failed: the VMM may be ending */
 
 static int drun_pidfd_open(pid_t pid)
 {
@@ -175,6 +176,27 @@ static void drun_reap_locked(struct ddom *dom)
 	dom->pidfd = -1;
 }
 
+/* The state and reason after the VMM ended (exit file, destroy, start).
+ * A VMM that ends during its start with an exit file, other than
+ * host-error, did start: the guest just was quick (it powered off or
+ * crashed); then the "started" event comes first. */
+static void drun_end_state_locked(struct ddom *dom, enum dstate_state *s,
+				  enum dstate_reason *r)
+{
+	char buf[64];
+	const char *why = drun_exit_reason(dom, buf, sizeof(buf));
+
+	dstate_from_exit(why, dom->destroying, s, r);
+	if (!dom->starting)
+		return;
+	if (!why || *r == DREASON_HOST_ERROR) {
+		*s = DSTATE_SHUTOFF;
+		*r = DREASON_FAILED;
+		return;
+	}
+	ddom_event(dom, "started", dom->start_auto ? "autostart" : "booted");
+}
+
 /* The VMM is gone (vmkitd.lock held): state from its exit file, files
  * removed, event, transient domains leave the table. */
 static void drun_stopped_locked(struct ddom *dom)
@@ -183,13 +205,8 @@ static void drun_stopped_locked(struct ddom *dom)
 						DDOM_CONFIG, DDOM_VSOCK };
 	enum dstate_state s;
 	enum dstate_reason r;
-	char buf[64];
 
-	dstate_from_exit(drun_exit_reason(dom, buf, sizeof(buf)), dom->destroying, &s, &r);
-	if (dom->starting) {
-		s = DSTATE_SHUTOFF;
-		r = DREASON_FAILED;
-	}
+	drun_end_state_locked(dom, &s, &r);
 	drun_reap_locked(dom);
 	dconsole_close_locked(dom, false);
 	dmon_close_locked(dom, false);
@@ -330,7 +347,7 @@ static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct d
 /* Prepare and spawn; on success dom->pid/pidfd are set and watched, and
  * *pidp is that pid (read before the lock is dropped: the VMM may end and
  * be handled at once). */
-static int drun_spawn(struct ddom *dom, pid_t *pidp, struct derr *err)
+static int drun_spawn(struct ddom *dom, bool autostart, pid_t *pidp, struct derr *err)
 {
 	struct vmkitd *d = dom->d;
 	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
@@ -356,6 +373,7 @@ static int drun_spawn(struct ddom *dom, pid_t *pidp, struct derr *err)
 	dom->pidfd = fd;
 	dom->starttime = start;
 	dom->starting = true;
+	dom->start_auto = autostart;
 	dom->run = dom->def;
 	ret = fd < 0 ? -fd_err : drun_watch_locked(dom);
 	*pidp = pid;
@@ -429,17 +447,24 @@ static void drun_find_pty(struct ddom *dom, char *pty, size_t len)
 	json_decref(ret);
 }
 
-/* The start failed after the spawn: make sure the VMM is gone. */
+/* The start did not complete after the spawn: make sure the VMM is gone
+ * (a VMM on its way out gets a moment to leave its exit file). 0 when it
+ * ended on its own after starting (drun_end_state_locked: the answer is
+ * then the shut-off domain), else vmm-failed with the end of its log. */
 static int drun_start_failed(struct ddom *dom, pid_t pid, const char *msg, struct derr *err)
 {
 	char log[PATH_MAX], *tail;
+	bool started;
 
 	pthread_mutex_lock(&dom->d->lock);
-	if (dom->pid == pid) {
+	if (!drun_wait_gone_locked(dom, pid, DRUN_EXITING_MS)) {
 		drun_signal(dom, SIGKILL);
 		drun_wait_gone_locked(dom, pid, DRUN_READY_MS);
 	}
+	started = dom->pid != pid && dom->reason != DREASON_FAILED;
 	pthread_mutex_unlock(&dom->d->lock);
+	if (started)
+		return 0;
 	ddom_path(dom, DDOM_LOG, log, sizeof(log));
 	tail = dvmm_log_tail(log, 600);
 	derr_set(err, DERR_VMM_FAILED, "domain '%s': %s; the end of %s:\n%s", dom->name, msg, log,
@@ -452,7 +477,7 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 {
 	char sock[PATH_MAX], msg[512], pty[64];
 	pid_t pid = 0;
-	int ret = drun_spawn(dom, &pid, err);
+	int ret = drun_spawn(dom, autostart, &pid, err);
 
 	if (ret < 0) {
 		pthread_mutex_lock(&dom->d->lock);

@@ -54,6 +54,7 @@ struct ddom {
 	int pidfd;
 	uint64_t starttime;
 	bool starting, destroying;
+	bool start_auto;              /* the start in progress is an autostart */
 	char pty[64];                 /* serial port 0's pty, "" = none */
 	char taps[VMKITD_MAX_TAPS][16];
 	unsigned ntaps;

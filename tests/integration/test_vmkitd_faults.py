@@ -33,3 +33,20 @@ def test_stopped_vmm_is_adopted_not_duplicated(vmkitd, kvm):
     gone = d.api("POST", "/v1/domains/stp/destroy")
     assert (gone["state"], gone["reason"]) == ("shutoff", "destroyed")
     assert not alive(st["pid"]) and d.vmm_pids() == []
+
+
+def test_guest_that_powers_off_at_once(vmkitd, kvm):
+    """`hello` powers off within milliseconds, often before the VMM has
+    answered vmkitd's first query-status: every start still succeeds (200,
+    started then stopped/shutdown), never 502 or shutoff/failed."""
+    d = vmkitd
+    define(d, "quick", workload="hello")
+    for _ in range(30):
+        status, out = d.call("POST", "/v1/domains/quick/start")
+        assert status == 200, out
+        wait_for(lambda: info(d, "quick")["state"] != "running", "the power-off")
+        i = info(d, "quick")
+        assert (i["state"], i["reason"], i["pid"]) == ("shutoff", "shutdown", None), i
+    ev = [(e["event"], e["detail"]) for e in d.events() if e["event"] != "defined"]
+    assert ev == [("started", "booted"), ("stopped", "shutdown")] * 30, ev
+    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
