@@ -69,7 +69,8 @@ static json_t *drun_state_json_locked(struct ddom *dom)
 {
 	struct dstatefile sf = { .pid = dom->pid, .starttime = dom->starttime, .id = dom->id,
 				 .state = dom->state, .reason = dom->reason, .ntaps = dom->ntaps,
-				 .cid = dom->cid, .transient = !dom->persistent };
+				 .cid = dom->cid, .transient = !dom->persistent,
+				 .starting = dom->starting };
 	size_t len;
 
 	sf.xml = domain_xml_text(dom->run ? dom->run : dom->def, &len);
@@ -377,6 +378,8 @@ static int drun_spawn(struct ddom *dom, bool autostart, pid_t *pidp, struct derr
 	dom->run = dom->def;
 	ret = fd < 0 ? -fd_err : drun_watch_locked(dom);
 	*pidp = pid;
+	if (ret == 0)
+		drun_save_state_locked(dom);   /* a vmkitd killed during the start finds it */
 	pthread_mutex_unlock(&d->lock);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
@@ -450,13 +453,22 @@ static void drun_find_pty(struct ddom *dom, char *pty, size_t len)
 /* The start did not complete after the spawn: make sure the VMM is gone
  * (a VMM on its way out gets a moment to leave its exit file). 0 when it
  * ended on its own after starting (drun_end_state_locked: the answer is
- * then the shut-off domain), else vmm-failed with the end of its log. */
+ * then the shut-off domain), else vmm-failed with the end of its log.
+ * When vmkitd stops meanwhile, the VMM is left running: its state file
+ * says "starting", and the next vmkitd adopts it (or kills it if it never
+ * got ready). */
 static int drun_start_failed(struct ddom *dom, pid_t pid, const char *msg, struct derr *err)
 {
 	char log[PATH_MAX], *tail;
 	bool started;
 
 	pthread_mutex_lock(&dom->d->lock);
+	if (dom->d->stopping && dom->pid == pid) {
+		pthread_mutex_unlock(&dom->d->lock);
+		return derr_set(err, DERR_INTERNAL, "vmkitd is stopping: the VMM of domain '%s' "
+				"(pid %d) is left alone; the next vmkitd adopts it", dom->name,
+				(int)pid);
+	}
 	if (!drun_wait_gone_locked(dom, pid, DRUN_EXITING_MS)) {
 		drun_signal(dom, SIGKILL);
 		drun_wait_gone_locked(dom, pid, DRUN_READY_MS);
@@ -473,12 +485,32 @@ static int drun_start_failed(struct ddom *dom, pid_t pid, const char *msg, struc
 	return -EIO;
 }
 
+/* Never a second VMM: one of this domain that is still ending (killed at
+ * re-attach, or ending as the request came) must be gone first. */
+static int drun_start_check(struct ddom *dom, struct derr *err)
+{
+	pid_t pid;
+	bool gone;
+
+	pthread_mutex_lock(&dom->d->lock);
+	pid = dom->pid;
+	gone = drun_wait_gone_locked(dom, pid, DRUN_TERM_MS);
+	pthread_mutex_unlock(&dom->d->lock);
+	if (!gone)
+		return derr_set(err, DERR_OPERATION_INVALID, "domain '%s': its previous VMM "
+				"(pid %d) is still running", dom->name, (int)pid);
+	return 0;
+}
+
 int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 {
 	char sock[PATH_MAX], msg[512], pty[64];
 	pid_t pid = 0;
-	int ret = drun_spawn(dom, autostart, &pid, err);
+	int ret = drun_start_check(dom, err);
 
+	if (ret < 0)
+		return ret;
+	ret = drun_spawn(dom, autostart, &pid, err);
 	if (ret < 0) {
 		pthread_mutex_lock(&dom->d->lock);
 		dom->id = 0;
@@ -751,6 +783,7 @@ static void drun_state_apply_locked(struct ddom *dom, const struct dstatefile *s
 	snprintf(dom->pty, sizeof(dom->pty), "%s", sf->pty);
 	memcpy(dom->taps, sf->taps, sizeof(dom->taps));
 	dom->ntaps = sf->ntaps;
+	dom->starting = sf->starting;
 	dom->run = dom->def;
 	if (strcmp(sf->xml, domain_xml_text(dom->def, &len)) != 0 &&
 	    domain_xml_parse(sf->xml, strlen(sf->xml), &dx, &xerr) == 0)
@@ -780,6 +813,38 @@ static void drun_adopt_locked(struct ddom *dom, const char *status)
 		 (int)dom->pid, dom->id);
 }
 
+/* A VMM whose start a previous vmkitd did not finish, answering: the
+ * start completes now (console, pid file, event). */
+static void drun_adopt_started_locked(struct ddom *dom, const char *status)
+{
+	char pty[64];
+
+	drun_find_pty(dom, pty, sizeof(pty));
+	snprintf(dom->pty, sizeof(dom->pty), "%s", pty);
+	dom->starting = false;
+	dom->reason = DREASON_BOOTED;
+	drun_write_pid_locked(dom);
+	drun_adopt_locked(dom, status);
+	ddom_event(dom, "started", "booted");
+}
+
+/* A VMM whose start a previous vmkitd did not finish, silent: it never got
+ * ready; it is killed and its end (no exit file: failed) comes through the
+ * pidfd watch. Until then the domain has a VMM and cannot be started. */
+static void drun_kill_unready_locked(struct ddom *dom)
+{
+	log_warn("domain '%s': its VMM (pid %d) never finished starting: killed", dom->name,
+		 (int)dom->pid);
+	if (drun_watch_locked(dom) < 0) {
+		drun_signal(dom, SIGKILL);
+		close(dom->pidfd);
+		dom->pidfd = -1;
+		drun_stopped_locked(dom);
+		return;
+	}
+	drun_signal(dom, SIGKILL);
+}
+
 /* Adopt the state file's VMM, or report how it ended. */
 static void drun_reattach_locked(struct ddom *dom, const struct dstatefile *sf)
 {
@@ -787,10 +852,16 @@ static void drun_reattach_locked(struct ddom *dom, const struct dstatefile *sf)
 
 	switch (drun_identify(dom, status, sizeof(status))) {
 	case DRUN_IDENT_OURS:
-		drun_adopt_locked(dom, status);
+		if (dom->starting)
+			drun_adopt_started_locked(dom, status);
+		else
+			drun_adopt_locked(dom, status);
 		break;
 	case DRUN_IDENT_MUTE:
-		drun_adopt_locked(dom, dstate_state_name(sf->state));
+		if (dom->starting)
+			drun_kill_unready_locked(dom);
+		else
+			drun_adopt_locked(dom, dstate_state_name(sf->state));
 		break;
 	case DRUN_IDENT_GONE:
 	case DRUN_IDENT_OTHER:

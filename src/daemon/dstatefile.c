@@ -11,11 +11,12 @@ json_t *dstatefile_to_json(const struct dstatefile *sf)
 
 	for (unsigned i = 0; taps && i < sf->ntaps; i++)
 		json_array_append_new(taps, json_string(sf->taps[i]));
-	return json_pack("{s:i,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:b,s:s}",
+	return json_pack("{s:i,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:b,s:b,s:s}",
 			 "pid", (int)sf->pid, "starttime", (json_int_t)sf->starttime,
 			 "id", (json_int_t)sf->id, "state", dstate_state_name(sf->state),
 			 "reason", dstate_reason_name(sf->reason), "pty", sf->pty,
 			 "taps", taps, "cid", (json_int_t)sf->cid, "transient", sf->transient,
+			 "starting", sf->starting,
 			 "xml", sf->xml ? sf->xml : "");
 }
 
@@ -67,12 +68,15 @@ static int dstatefile_strings(json_t *j, struct dstatefile *sf, char *err, size_
 		return -EINVAL;
 	}
 	if (!pty || strlen(pty) >= sizeof(sf->pty) || !sf->xml ||
-	    !json_is_boolean(json_object_get(j, "transient"))) {
-		snprintf(err, errlen, "\"pty\", \"xml\" or \"transient\" is missing or bad");
+	    !json_is_boolean(json_object_get(j, "transient")) ||
+	    (json_object_get(j, "starting") && !json_is_boolean(json_object_get(j, "starting")))) {
+		snprintf(err, errlen, "\"pty\", \"xml\", \"transient\" or \"starting\" is "
+			 "missing or bad");
 		return -EINVAL;
 	}
 	strcpy(sf->pty, pty);
 	sf->transient = json_is_true(json_object_get(j, "transient"));
+	sf->starting = json_is_true(json_object_get(j, "starting"));
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* dstatefile: RUNTIME/UUID.state, what a restarted vmkitd needs to find and
  * trust a running VMM again: pid, process start time, id, state, reason,
- * console pty, TAPs, vsock CID, transient, and the definition it runs. Pure
+ * console pty, TAPs, vsock CID, transient, whether its start was still
+ * in progress ("starting", absent = false), and the definition it runs. Pure
  * conversion to and from JSON (the file is written by dstore). */
 #ifndef VMKIT_DSTATEFILE_H
 #define VMKIT_DSTATEFILE_H
@@ -27,6 +28,7 @@ struct dstatefile {
 	unsigned ntaps;
 	uint32_t cid;
 	bool transient;
+	bool starting;     /* written right after the spawn: not yet ready */
 	const char *xml;   /* to_json: borrowed; from_json: points into the json_t */
 };
 

@@ -2,11 +2,67 @@
 answer when vmkitd restarts, vmkitd killed or stopped during a start, a
 shutdown that waits while others act, guests that end during their start.
 Daemon on temporary directories (conftest.py's vmkitd fixture)."""
+import json
 import os
 import signal
+import threading
 
-from conftest import TIMEOUT
+from conftest import TIMEOUT, VMM, Qmp
 from test_vmkitd import alive, define, err, info, wait_for
+
+
+def stalling_vmm(d):
+    """Make d spawn its VMMs through a script that stops itself (SIGSTOP)
+    before it execs vmkit-vmm: the start hangs until SIGCONT. Returns the
+    normal argv for restarting d without it."""
+    script = os.path.join(d.base, "stall-vmm")
+    with open(script, "w") as f:
+        f.write(f'#!/bin/sh\nkill -STOP $$\nexec {VMM} "$@"\n')
+    os.chmod(script, 0o755)
+    normal = d.argv()
+    d.argv = lambda: [script if a == VMM else a for a in normal]
+    d.restart()
+    return normal
+
+
+def start_in_background(d, name, uuid):
+    """POST start in a thread (its answer is not awaited); returns the pid
+    of the VMM once it has stopped itself and vmkitd has recorded it in the
+    state file (written right after the spawn)."""
+    def call():
+        try:
+            d.call("POST", f"/v1/domains/{name}/start")
+        except OSError:
+            pass    # vmkitd went away
+    threading.Thread(target=call, daemon=True).start()
+
+    def stopped_vmm():
+        for pid in d.vmm_pids():
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1][0] == "T":
+                    return pid
+        return None
+    pid = wait_for(stopped_vmm, "the VMM stopping itself")
+
+    def recorded():
+        try:
+            with open(os.path.join(d.runtime_dir, uuid + ".state")) as f:
+                sf = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return sf["pid"] == pid and sf["starting"]
+    wait_for(recorded, "the state file")
+    return pid
+
+
+def wait_answering(d, uuid):
+    def answers():
+        try:
+            Qmp(os.path.join(d.runtime_dir, uuid + ".sock"), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(answers, "the VMM's control socket")
 
 
 def test_stopped_vmm_is_adopted_not_duplicated(vmkitd, kvm):
@@ -50,3 +106,63 @@ def test_guest_that_powers_off_at_once(vmkitd, kvm):
     ev = [(e["event"], e["detail"]) for e in d.events() if e["event"] != "defined"]
     assert ev == [("started", "booted"), ("stopped", "shutdown")] * 30, ev
     assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+
+
+def test_kill9_during_start_unready_vmm_is_killed(vmkitd, kvm):
+    """vmkitd killed -9 while its VMM starts: the next vmkitd finds it by
+    its state file; it never got ready, so it is killed: shutoff/failed,
+    no orphan VMM."""
+    d = vmkitd
+    s = define(d, "ks")
+    normal = stalling_vmm(d)
+    pid = start_in_background(d, "ks", s["uuid"])
+    d.kill9()
+    d.argv = lambda: normal
+    d.start()
+    wait_for(lambda: not alive(pid), "the unready VMM killed")
+    wait_for(lambda: info(d, "ks")["pid"] is None, "its end handled")
+    i = info(d, "ks")
+    assert (i["state"], i["reason"]) == ("shutoff", "failed"), i
+    assert d.vmm_pids() == []
+    assert ("stopped", "failed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
+    assert d.api("POST", "/v1/domains/ks/start")["state"] == "running"
+    d.api("POST", "/v1/domains/ks/destroy")
+
+
+def test_kill9_during_start_ready_vmm_is_adopted(vmkitd, kvm):
+    """vmkitd killed -9 while its VMM starts; the VMM gets ready while no
+    vmkitd runs: the next vmkitd adopts it and finishes the start."""
+    d = vmkitd
+    s = define(d, "ka")
+    normal = stalling_vmm(d)
+    pid = start_in_background(d, "ka", s["uuid"])
+    d.kill9()
+    os.kill(pid, signal.SIGCONT)
+    wait_answering(d, s["uuid"])
+    d.argv = lambda: normal
+    d.start()
+    i = info(d, "ka")
+    assert (i["state"], i["reason"], i["pid"]) == ("running", "booted", pid), i
+    assert i["console"].startswith("/dev/pts/")
+    assert ("started", "booted") in [(e["event"], e["detail"]) for e in d.events()]
+    assert d.api("POST", "/v1/domains/ka/suspend")["state"] == "paused"
+    assert d.api("POST", "/v1/domains/ka/destroy")["state"] == "shutoff"
+    assert not alive(pid)
+
+
+def test_sigterm_during_start_leaves_the_vmm(vmkitd, kvm):
+    """SIGTERM to vmkitd (systemctl restart) while a VMM starts: the VMM is
+    left alone, and the next vmkitd adopts it."""
+    d = vmkitd
+    s = define(d, "kt")
+    normal = stalling_vmm(d)
+    pid = start_in_background(d, "kt", s["uuid"])
+    d.stop()                     # exits 0 without killing the VMM
+    assert alive(pid)
+    os.kill(pid, signal.SIGCONT)
+    wait_answering(d, s["uuid"])
+    d.argv = lambda: normal
+    d.start()
+    i = info(d, "kt")
+    assert (i["state"], i["pid"]) == ("running", pid), i
+    d.api("POST", "/v1/domains/kt/destroy")

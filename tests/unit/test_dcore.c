@@ -192,7 +192,7 @@ static void test_statefile(void **state)
 	struct dstatefile in = { .pid = 42, .starttime = 123456789, .id = 7,
 				 .state = DSTATE_PAUSED, .reason = DREASON_USER, .pty = "/dev/pts/3",
 				 .taps = { "vmk0", "vmk1" }, .ntaps = 2, .cid = 9, .transient = true,
-				 .xml = "<domain/>" }, out;
+				 .starting = true, .xml = "<domain/>" }, out;
 	static const char *const bad[] = {
 		"{}",
 		"{\"pid\":0,\"starttime\":1,\"id\":1,\"cid\":3,\"taps\":[],\"state\":\"running\","
@@ -205,6 +205,9 @@ static void test_statefile(void **state)
 		"\"reason\":\"booted\",\"pty\":\"\",\"transient\":false}",
 		"{\"pid\":1,\"starttime\":-1,\"id\":1,\"cid\":3,\"taps\":[],\"state\":\"running\","
 		"\"reason\":\"booted\",\"pty\":\"\",\"xml\":\"x\",\"transient\":false}",
+		"{\"pid\":1,\"starttime\":1,\"id\":1,\"cid\":3,\"taps\":[],\"state\":\"running\","
+		"\"reason\":\"booted\",\"pty\":\"\",\"xml\":\"x\",\"transient\":false,"
+		"\"starting\":1}",
 	};
 	char err[256];
 	json_t *j = dstatefile_to_json(&in);
@@ -213,6 +216,7 @@ static void test_statefile(void **state)
 	assert_int_equal(dstatefile_from_json(j, &out, err, sizeof(err)), 0);
 	assert_true(out.pid == 42 && out.starttime == 123456789 && out.id == 7 && out.cid == 9);
 	assert_true(out.state == DSTATE_PAUSED && out.reason == DREASON_USER && out.transient);
+	assert_true(out.starting);
 	assert_true(out.ntaps == 2 && strcmp(out.taps[1], "vmk1") == 0);
 	assert_string_equal(out.pty, "/dev/pts/3");
 	assert_string_equal(out.xml, "<domain/>");
