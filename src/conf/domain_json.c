@@ -3,7 +3,8 @@
  * VMM reports them in query-status), "kernel", "initrd",
  * "cmdline", "memory" (bytes), "cpus", "serial" (pty | file:PATH |
  * unix:PATH | none), "on-reboot", "api-socket", "disks", "nets",
- * "consoles", "rng", "vsock", "balloon". */
+ * "consoles", "rng", "vsock", "balloon", and "paused" from the
+ * environment (start --paused). */
 #include "domain_json.h"
 
 #include <errno.h>
@@ -247,6 +248,8 @@ int domain_to_vmm_json(const struct domain_def *def, const struct domain_vmm_env
 		ret = dj_vsock(&j, def, env);
 	if (ret == 0 && def->balloon)
 		dj_balloon(&j, def);
+	if (ret == 0 && env->paused)
+		dj_set(&j, j.root, "paused", json_true());
 	if (ret == 0 && j.nomem)
 		ret = -ENOMEM;
 	if (ret < 0) {

@@ -28,6 +28,7 @@ struct domain_vmm_env {
 	 * the console log, complete even for output nobody read from the pty
 	 * before the VMM ended. NULL = none; ignored for other serial types. */
 	const char *serial_log;
+	bool paused;                   /* "paused": true (start --paused) */
 };
 
 /* 0 and *out (a new JSON object), or -EINVAL with err naming the element

@@ -284,13 +284,14 @@ static int drun_check_host(const struct domain_def *def, struct derr *err)
 	return ret;
 }
 
-static int drun_write_config(struct ddom *dom, const struct domain_def *def, struct derr *err)
+static int drun_write_config(struct ddom *dom, const struct domain_def *def, bool paused,
+			     struct derr *err)
 {
 	char sock[PATH_MAX], vsock[PATH_MAX], path[PATH_MAX], log[PATH_MAX];
 	const char *taps[VMKITD_MAX_TAPS] = { 0 };
 	struct domain_vmm_env env = { .api_socket = sock, .taps = taps, .ntaps = dom->ntaps,
 				      .vsock_socket = vsock, .vsock_cid = dom->cid,
-				      .serial_log = log };
+				      .serial_log = log, .paused = paused };
 	struct domain_xml_error xerr = { 0 };
 	json_t *j = NULL;
 	int ret;
@@ -325,8 +326,10 @@ static int drun_next_id_locked(struct vmkitd *d, long long *id)
 	return ret;
 }
 
-/* Everything before the spawn: host checks, TAPs, the id, the --config file. */
-static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct derr *err)
+/* Everything before the spawn: host checks, TAPs, the id, the --config file
+ * (paused: the VMM runs no guest code until "resume"). */
+static int drun_prepare(struct ddom *dom, const struct domain_def *def, bool paused,
+			struct derr *err)
 {
 	struct vmkitd *d = dom->d;
 	int ret = drun_check_host(def, err);
@@ -339,7 +342,7 @@ static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct d
 	dom->cid = (uint32_t)dom->id + 2;
 	pthread_mutex_unlock(&d->lock);
 	if (ret == 0)
-		ret = drun_write_config(dom, def, err);
+		ret = drun_write_config(dom, def, paused, err);
 	if (ret < 0)
 		drun_taps_delete(dom);
 	return ret;
@@ -348,7 +351,8 @@ static int drun_prepare(struct ddom *dom, const struct domain_def *def, struct d
 /* Prepare and spawn; on success dom->pid/pidfd are set and watched, and
  * *pidp is that pid (read before the lock is dropped: the VMM may end and
  * be handled at once). */
-static int drun_spawn(struct ddom *dom, bool autostart, pid_t *pidp, struct derr *err)
+static int drun_spawn(struct ddom *dom, bool paused, bool autostart, pid_t *pidp,
+		      struct derr *err)
 {
 	struct vmkitd *d = dom->d;
 	char cfg[PATH_MAX], log[PATH_MAX], msg[512];
@@ -356,7 +360,7 @@ static int drun_spawn(struct ddom *dom, bool autostart, pid_t *pidp, struct derr
 	pid_t pid;
 	int ret, fd, fd_err;
 
-	ret = drun_prepare(dom, domain_xml_def(dom->def), err);
+	ret = drun_prepare(dom, domain_xml_def(dom->def), paused, err);
 	if (ret < 0)
 		return ret;
 	ddom_path(dom, DDOM_CONFIG, cfg, sizeof(cfg));
@@ -504,13 +508,13 @@ static int drun_start_check(struct ddom *dom, struct derr *err)
 
 int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 {
-	char sock[PATH_MAX], msg[512], pty[64];
+	char msg[512], pty[64];
 	pid_t pid = 0;
 	int ret = drun_start_check(dom, err);
 
 	if (ret < 0)
 		return ret;
-	ret = drun_spawn(dom, autostart, &pid, err);
+	ret = drun_spawn(dom, paused, autostart, &pid, err);
 	if (ret < 0) {
 		pthread_mutex_lock(&dom->d->lock);
 		dom->id = 0;
@@ -518,10 +522,7 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err)
 		pthread_mutex_unlock(&dom->d->lock);
 		return ret;
 	}
-	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
 	ret = drun_wait_ready(dom, pid, msg, sizeof(msg));
-	if (ret == 0 && paused)
-		ret = dvmm_call(sock, "pause", NULL, DRUN_CALL_MS, NULL, msg, sizeof(msg));
 	if (ret < 0)
 		return drun_start_failed(dom, pid, msg, err);
 	drun_find_pty(dom, pty, sizeof(pty));

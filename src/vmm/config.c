@@ -651,6 +651,13 @@ static int config_set_console(struct vm_config *cfg, const char *name, const cha
 	return ret;
 }
 
+/* --paused */
+
+static int config_set_paused(struct vm_config *cfg, const char *name, const char *val)
+{
+	return config_onoff(name, "value", val, &cfg->paused);
+}
+
 /* --rng */
 
 static int config_set_rng(struct vm_config *cfg, const char *name, const char *val)
@@ -969,6 +976,9 @@ static const struct config_opt config_opts[] = {
 	{ "console", "BACKEND[,id=ID]", "virtio-console (hvc0): stdio|pty|file:PATH|unix:PATH|none "
 	  "(repeatable; JSON \"consoles\")", config_set_console, "consoles", "backend" },
 	{ "rng", NULL, "virtio-rng, entropy from getrandom() (JSON \"rng\": true)", config_set_rng },
+	{ "paused", NULL, "start paused: the vCPUs are created but run no guest code until the "
+	  "control socket's \"resume\" (query-status says \"paused\"; JSON \"paused\": true)",
+	  config_set_paused },
 	{ "vsock", "cid=N,socket=PATH[,id=ID]", "virtio-vsock, guest CID N (3..4294967294); host "
 	  "side on unix socket PATH (CONNECT <port>), guest connections to PATH_<port> (JSON "
 	  "\"vsock\": {\"cid\": N, \"socket\": PATH})", config_set_vsock },

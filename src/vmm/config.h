@@ -103,6 +103,7 @@ struct vm_config {
 	struct config_console consoles[CONFIG_MAX_CONSOLES];
 	unsigned nconsoles;
 	bool rng;                     /* --rng: virtio-rng from getrandom() */
+	bool paused;                  /* --paused: the vCPUs wait for "resume" */
 	struct config_vsock vsock;
 	struct config_balloon balloon;
 	enum config_on_reboot on_reboot;

@@ -607,7 +607,7 @@ int vm_create(const struct vm_config *cfg, uint64_t start_ns, struct vm **out)
 	vm->mem_fd = vm->signal_fd = -1;
 	vm->ncpus = cfg->cpus;
 	vm->devhost = (struct devhost){ &vm_devhost_ops, vm };
-	vm->state = VM_STATE_RUNNING;
+	vm->state = cfg->paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;   /* --paused */
 	pthread_mutex_init(&vm->hv_lock, NULL);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);

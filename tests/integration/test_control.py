@@ -133,3 +133,17 @@ def test_paused_vm_is_idle(vm_factory):
     vm.qmp.cmd("resume")
     vm.qmp.cmd("quit")
     assert vm.wait() == 0
+
+
+def test_start_paused(vm_factory):
+    """--paused: the vCPUs exist but run no guest code until "resume"."""
+    import time
+    vm = vm_factory(guest_args("workload=hello", extra=["--paused"]))
+    assert vm.qmp.cmd("query-status")["return"]["status"] == "paused"
+    assert [c["cpu-index"] for c in vm.qmp.cmd("query-cpus")["return"]] == [0]
+    time.sleep(1)   # time enough for hello to run, were it let
+    assert vm.serial() == "" and vm.proc.poll() is None
+    assert vm.qmp.cmd("resume") == {"return": {}}
+    vm.qmp.wait_event("RESUME")
+    assert vm.wait() == 0, vm.stderr()
+    assert "testguest: hello: PASS" in vm.serial()

@@ -166,3 +166,21 @@ def test_sigterm_during_start_leaves_the_vmm(vmkitd, kvm):
     i = info(d, "kt")
     assert (i["state"], i["pid"]) == ("running", pid), i
     d.api("POST", "/v1/domains/kt/destroy")
+
+
+def test_start_paused_runs_no_guest_code(vmkitd, kvm):
+    """start with paused=true: the VMM itself starts paused ("paused": true
+    in its config), so a guest that would power off at once has printed
+    nothing until resumed."""
+    import time
+    d = vmkitd
+    out = os.path.join(d.log_dir, "ps.serial")
+    define(d, "ps", workload="hello", serial=out)
+    st = d.api("POST", "/v1/domains/ps/start", {"paused": True})
+    assert (st["state"], st["reason"]) == ("paused", "user"), st
+    time.sleep(1)   # time enough for hello to run, were it let
+    assert info(d, "ps")["state"] == "paused"
+    assert not os.path.exists(out) or "PASS" not in open(out).read()
+    d.api("POST", "/v1/domains/ps/resume")
+    wait_for(lambda: info(d, "ps")["state"] == "shutoff", "the power-off")
+    assert "testguest: hello: PASS" in open(out).read()
