@@ -21,15 +21,30 @@
 #include "ddom.h"
 
 #define DCONSOLE_PENDING_NS (10 * 1000000000ull)  /* a reservation not used by then lapses */
+#define DCONSOLE_BUF (64 * 1024)   /* per direction, while a client is attached */
+
+/* Bytes on their way, one direction: consumed from the front. */
+struct dconsole_buf {
+	size_t len;
+	char data[DCONSOLE_BUF];
+};
+
+/* What only exists while a client is attached. */
+struct dconsole_io {
+	struct dconsole_buf out;   /* guest output not yet sent to the client */
+	struct dconsole_buf in;    /* client input not yet written to the pty */
+};
 
 struct dconsole {
 	struct ddom *dom;
 	int pty;
+	bool pty_gone;                         /* the VMM closed the master: unwatched */
 	int client;                            /* -1: nobody attached */
 	struct MHD_UpgradeResponseHandle *urh;
+	struct dconsole_io *io;                /* with client */
+	uint32_t pty_events, client_events;    /* as registered */
 	uint64_t reserved_ns;                  /* 0: no reservation */
 	bool closed;
-	unsigned long long dropped;            /* bytes a slow client missed */
 };
 
 static void dconsole_free(void *opaque)
@@ -37,41 +52,128 @@ static void dconsole_free(void *opaque)
 	free(opaque);
 }
 
-/* Loop thread: output of the guest. */
+static void dconsole_buf_consume(struct dconsole_buf *b, size_t n)
+{
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+/* Watch for what can move now: no reading into a full buffer (a full
+ * client buffer stops reading the pty: the guest's serial port waits), no
+ * waiting for room to write nothing. */
+static void dconsole_watch(struct dconsole *c)
+{
+	struct dconsole_io *io = c->io;
+	uint32_t pty = 0, client = 0;
+
+	if (!io || io->out.len < DCONSOLE_BUF)
+		pty |= EPOLLIN;
+	if (io && io->in.len)
+		pty |= EPOLLOUT;
+	if (!c->pty_gone && pty != c->pty_events && evloop_mod(c->dom->d->loop, c->pty, pty) == 0)
+		c->pty_events = pty;
+	if (c->client < 0)
+		return;
+	if (io->in.len < DCONSOLE_BUF)
+		client |= EPOLLIN | EPOLLRDHUP;
+	if (io->out.len)
+		client |= EPOLLOUT;
+	if (client != c->client_events && evloop_mod(c->dom->d->loop, c->client, client) == 0)
+		c->client_events = client;
+}
+
+/* Send what the client can take; false when it is gone (detached). */
+static bool dconsole_flush_out(struct dconsole *c)
+{
+	struct dconsole_buf *b = &c->io->out;
+	ssize_t n = b->len ? send(c->client, b->data, b->len, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+	if (n > 0)
+		dconsole_buf_consume(b, (size_t)n);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		dconsole_detach_locked(c->dom);
+		return false;
+	}
+	return true;
+}
+
+/* Write what the pty takes (the VMM reads it into the serial port). */
+static void dconsole_flush_in(struct dconsole *c)
+{
+	struct dconsole_buf *b = &c->io->in;
+	ssize_t n = b->len ? write(c->pty, b->data, b->len) : 0;
+
+	if (n > 0)
+		dconsole_buf_consume(b, (size_t)n);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		log_warn("domain '%s': console input: %s", c->dom->name, strerror(errno));
+		b->len = 0;   /* the VMM is ending */
+	}
+}
+
+/* Guest output: into the client's buffer, or dropped (the VMM logs it);
+ * false at the end. */
+static bool dconsole_read_pty(struct dconsole *c)
+{
+	char tmp[4096], *buf = tmp;
+	size_t room = sizeof(tmp);
+	ssize_t n;
+
+	if (c->io) {
+		buf = c->io->out.data + c->io->out.len;
+		room = DCONSOLE_BUF - c->io->out.len;
+	}
+	n = room ? read(c->pty, buf, room) : -1;
+	if (n > 0 && c->io)
+		c->io->out.len += (size_t)n;
+	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR || !room));
+}
+
+/* Loop thread: the pty is readable (guest output) or writable (input). */
 static void dconsole_on_pty(void *opaque, uint32_t events)
 {
 	struct dconsole *c = opaque;
-	char buf[4096];
-	ssize_t n;
 
 	pthread_mutex_lock(&c->dom->d->lock);
-	n = c->closed ? 0 : read(c->pty, buf, sizeof(buf));
-	if (n > 0 && c->client >= 0) {
-		ssize_t w = send(c->client, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		c->dropped += w < n ? (unsigned long long)(n - (w > 0 ? w : 0)) : 0;
-	} else if (n < 0 && errno == EIO && !c->closed) {
-		/* the VMM closed the master (it is ending): stop polling */
-		evloop_del(c->dom->d->loop, c->pty);
+	if (!c->closed && !c->pty_gone) {
+		if (c->io && (events & EPOLLOUT))
+			dconsole_flush_in(c);
+		if (!dconsole_read_pty(c) || ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))) {
+			/* the VMM closed the master (it is ending): stop polling */
+			evloop_del(c->dom->d->loop, c->pty);
+			c->pty_gone = true;
+		}
+		if (c->io && dconsole_flush_out(c))
+			dconsole_watch(c);
 	}
 	pthread_mutex_unlock(&c->dom->d->lock);
 }
 
-/* Loop thread: input from the client, or its hang-up. */
+/* Loop thread: input from the client, room to send to it, or its hang-up. */
 static void dconsole_on_client(void *opaque, uint32_t events)
 {
 	struct dconsole *c = opaque;
-	char buf[4096];
-	ssize_t n;
+	struct dconsole_buf *in;
+	ssize_t n = 1;
 
 	pthread_mutex_lock(&c->dom->d->lock);
-	if (!c->closed && c->client >= 0) {
-		n = recv(c->client, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n > 0 && write(c->pty, buf, (size_t)n) < 0 && errno != EAGAIN)
-			log_warn("domain '%s': console input: %s", c->dom->name, strerror(errno));
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			dconsole_detach_locked(c->dom);
+	if (c->closed || c->client < 0 || !dconsole_flush_out(c))
+		goto out;
+	in = &c->io->in;
+	if (in->len < DCONSOLE_BUF) {
+		n = recv(c->client, in->data + in->len, DCONSOLE_BUF - in->len, MSG_DONTWAIT);
+		if (n > 0)
+			in->len += (size_t)n;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			n = 1;
 	}
+	if (!c->pty_gone)
+		dconsole_flush_in(c);
+	if (n <= 0 || ((events & (EPOLLHUP | EPOLLERR)) && in->len == DCONSOLE_BUF))
+		dconsole_detach_locked(c->dom);   /* it left */
+	else
+		dconsole_watch(c);
+out:
 	pthread_mutex_unlock(&c->dom->d->lock);
 }
 
@@ -102,6 +204,7 @@ int dconsole_open_locked(struct ddom *dom)
 	c->dom = dom;
 	c->client = -1;
 	c->pty = dconsole_open_pty(dom->pty);
+	c->pty_events = EPOLLIN;
 	ret = c->pty < 0 ? c->pty : evloop_add(dom->d->loop, c->pty, EPOLLIN, dconsole_on_pty, c);
 	if (ret < 0) {
 		log_warn("domain '%s': cannot open its console %s: %s", dom->name, dom->pty,
@@ -125,6 +228,10 @@ void dconsole_detach_locked(struct ddom *dom)
 	MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
 	c->client = -1;
 	c->urh = NULL;
+	free(c->io);
+	c->io = NULL;
+	if (!c->closed)
+		dconsole_watch(c);   /* drain the pty again */
 	log_info("domain '%s': console client detached", dom->name);
 }
 
@@ -134,10 +241,11 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 
 	if (!c)
 		return;
-	dconsole_detach_locked(dom);
-	evloop_del(dom->d->loop, c->pty);
-	close(c->pty);
 	c->closed = true;
+	dconsole_detach_locked(dom);
+	if (!c->pty_gone)
+		evloop_del(dom->d->loop, c->pty);
+	close(c->pty);
 	dom->console = NULL;
 	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dconsole_free, c) < 0)
 		free(c);
@@ -162,20 +270,28 @@ int dconsole_reserve_locked(struct ddom *dom, bool force)
 void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,
 		     const char *extra, size_t extra_len)
 {
+	struct dconsole_io *io;
 	struct dconsole *c;
 
 	pthread_mutex_lock(&dom->d->lock);
 	c = dom->console;
 	if (c && c->client >= 0)
 		dconsole_detach_locked(dom);   /* forced in between */
-	if (!c || evloop_add(dom->d->loop, sock, EPOLLIN | EPOLLRDHUP, dconsole_on_client, c) < 0) {
+	io = c ? calloc(1, sizeof(*io)) : NULL;
+	if (!io || evloop_add(dom->d->loop, sock, EPOLLIN | EPOLLRDHUP, dconsole_on_client, c) < 0) {
+		free(io);
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	} else {
 		c->client = sock;
+		c->client_events = EPOLLIN | EPOLLRDHUP;
 		c->urh = urh;
+		c->io = io;
 		c->reserved_ns = 0;
-		if (extra_len && write(c->pty, extra, extra_len) < 0)
-			log_warn("domain '%s': console input lost: %s", dom->name, strerror(errno));
+		io->in.len = MIN(extra_len, sizeof(io->in.data));
+		memcpy(io->in.data, extra, io->in.len);
+		if (!c->pty_gone)
+			dconsole_flush_in(c);
+		dconsole_watch(c);
 		log_info("domain '%s': console client attached", dom->name);
 	}
 	pthread_mutex_unlock(&dom->d->lock);

@@ -3,7 +3,11 @@
  * and relays it on the event loop: to the one attached API client (an HTTP
  * Upgrade socket, handed over by libmicrohttpd), or, while nobody is
  * attached, read and dropped: the VMM itself appends all console output to
- * the domain log (--serial-log). State is guarded by vmkitd.lock;
+ * the domain log (--serial-log). Nothing is dropped while a client is
+ * attached: each direction has a bounded buffer (64 KiB); a full one stops
+ * reading its source (a client that does not read stops the pty being
+ * read, so the guest's serial port waits; input faster than the guest
+ * takes it stops reading the client). State is guarded by vmkitd.lock;
  * the loop callbacks take it; a console is freed on the loop thread. */
 #ifndef VMKIT_DCONSOLE_H
 #define VMKIT_DCONSOLE_H

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 
 from conftest import TIMEOUT, VMM, Qmp
 from test_vmkitd import alive, define, err, info, wait_for
@@ -172,7 +173,6 @@ def test_start_paused_runs_no_guest_code(vmkitd, kvm):
     """start with paused=true: the VMM itself starts paused ("paused": true
     in its config), so a guest that would power off at once has printed
     nothing until resumed."""
-    import time
     d = vmkitd
     out = os.path.join(d.log_dir, "ps.serial")
     define(d, "ps", workload="hello", serial=out)
@@ -184,3 +184,27 @@ def test_start_paused_runs_no_guest_code(vmkitd, kvm):
     d.api("POST", "/v1/domains/ps/resume")
     wait_for(lambda: info(d, "ps")["state"] == "shutoff", "the power-off")
     assert "testguest: hello: PASS" in open(out).read()
+
+
+def test_console_relay_loses_nothing(vmkitd, kvm):
+    """Input faster than the guest reads it, and a client that does not
+    read its output for a while: everything arrives, in order (vmkitd
+    buffers a bounded amount and then stops reading, so the sender waits)."""
+    from test_vmkitd import console_open, recv_until
+    d = vmkitd
+    define(d, "cr", workload="echo")
+    d.api("POST", "/v1/domains/cr/start")
+    st, s = console_open(d, "cr")
+    assert st == 101
+    s.sendall(b"go\r")
+    recv_until(s, b"go")
+    data = bytes(ord("a") + i % 26 for i in range(32768)) + b"0123456789"
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    time.sleep(2)      # not reading meanwhile
+    got = recv_until(s, b"0123456789")
+    sender.join(TIMEOUT)
+    assert got[got.index(b"abcdefghij"):] == data
+    s.sendall(b"\x04")
+    wait_for(lambda: info(d, "cr")["state"] == "shutoff", "the guest to power off")
+    s.close()
