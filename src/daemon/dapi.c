@@ -428,6 +428,16 @@ static int dapi_enter(struct dapi_ctx *c, bool *locked)
 	return ret;
 }
 
+/* Has the client of a waiting request hung up? */
+static bool dapi_conn_left(void *opaque)
+{
+	struct dapi_ctx *c = opaque;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci && dapi_client_gone(ci->connect_fd);
+}
+
 /* Route, refuse writes on the read-only socket, enter, act. */
 static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url, bool ro)
 {
@@ -451,7 +461,8 @@ static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url
 	if (locked)
 		pthread_mutex_unlock(&c->dom->op);
 	if (ret == 0 && c->wait_pid)
-		ret = dapi_info_answer(c, drun_wait_stopped(c->dom, c->wait_pid, c->wait_s, &c->err));
+		ret = dapi_info_answer(c, drun_wait_stopped(c->dom, c->wait_pid, c->wait_s,
+							    dapi_conn_left, c, &c->err));
 	return ret;
 }
 

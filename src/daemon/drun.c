@@ -569,13 +569,21 @@ int drun_shutdown(struct ddom *dom, pid_t *pid, struct derr *err)
 	return ret;
 }
 
-int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s, struct derr *err)
+int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s,
+		      bool (*left)(void *opaque), void *opaque, struct derr *err)
 {
-	bool gone;
+	uint64_t end = util_now_ns() + (uint64_t)timeout_s * 1000000000ull;
+	bool gone, away = false;
 
 	pthread_mutex_lock(&dom->d->lock);
-	gone = !pid || drun_wait_gone_locked(dom, pid, (unsigned)timeout_s * 1000);
+	while (!(gone = drun_wait_gone_locked(dom, pid, 1000)) && !dom->d->stopping &&
+	       util_now_ns() < end && !(away = left(opaque)))
+		;
 	pthread_mutex_unlock(&dom->d->lock);
+	if (away) {
+		log_info("domain '%s': the client waiting for its shutdown left", dom->name);
+		return derr_set(err, DERR_TIMEOUT, "the client left");
+	}
 	if (!gone)
 		return derr_set(err, DERR_TIMEOUT, "domain '%s' did not shut down within %d s "
 				"(it is still running)", dom->name, timeout_s);

@@ -19,8 +19,10 @@ int drun_start(struct ddom *dom, bool paused, bool autostart, struct derr *err);
 /* Press the power button; *pid = the VMM that is to end. */
 int drun_shutdown(struct ddom *dom, pid_t *pid, struct derr *err);
 /* Wait (without the op lock, so that destroy can come in) up to timeout_s
- * seconds for the VMM pid to end: 0, or 504 timeout. */
-int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s, struct derr *err);
+ * seconds for the VMM pid to end: 0, or 504 timeout. left(opaque) is asked
+ * every second whether the client is gone: the wait ends then. */
+int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s,
+		      bool (*left)(void *opaque), void *opaque, struct derr *err);
 int drun_reboot(struct ddom *dom, struct derr *err);
 int drun_reset(struct ddom *dom, struct derr *err);
 int drun_suspend(struct ddom *dom, struct derr *err);

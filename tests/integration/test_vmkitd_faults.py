@@ -208,3 +208,24 @@ def test_console_relay_loses_nothing(vmkitd, kvm):
     s.sendall(b"\x04")
     wait_for(lambda: info(d, "cr")["state"] == "shutoff", "the guest to power off")
     s.close()
+
+
+def test_shutdown_wait_ends_when_the_client_leaves(vmkitd, kvm):
+    """shutdown with a timeout on a guest that ignores the power button
+    (echo): a client that hangs up ends the wait (it does not go on for
+    the whole timeout); the domain keeps running and stays controllable."""
+    import socket
+    d = vmkitd
+    define(d, "sl", workload="echo")
+    st = d.api("POST", "/v1/domains/sl/start")
+    body = b'{"timeout": 3600}'
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    s.sendall(b"POST /v1/domains/sl/shutdown HTTP/1.1\r\nHost: localhost\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+              % (len(body), body))
+    time.sleep(1)      # the button is pressed, the wait begins
+    s.close()
+    wait_for(lambda: "the client waiting for its shutdown left" in d.stderr(), "the wait to end")
+    assert info(d, "sl")["state"] == "running" and alive(st["pid"])
+    assert d.api("POST", "/v1/domains/sl/destroy")["state"] == "shutoff"
