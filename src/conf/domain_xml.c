@@ -18,6 +18,7 @@
 #include <libxml/SAX2.h>
 
 #include "common/util.h"
+#include "domain_name.h"
 #include "domain_units.h"
 #include "domain_xml_priv.h"
 #include "domain_xml_table.h"
@@ -273,25 +274,14 @@ static int dx_load(const char *text, size_t len, struct domain_xml *dx,
 
 /* ---- top-level elements ---- */
 
-static bool dx_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '.' || c == '_' || c == '-' || c == '+';
-}
-
 static int dx_parse_name(struct domain_xml *dx, xmlNodePtr n, struct domain_xml_error *err)
 {
 	const char *s = dx_text(dx, n, false);
 	uint8_t uuid[16];
-	size_t len = s ? strlen(s) : 0;
-	bool ok = len > 0 && len < DOMAIN_NAME_MAX && dx_name_char(s[0]) && s[0] != '-';
 
-	for (size_t i = 0; ok && i < len; i++)
-		ok = dx_name_char(s[i]);
-	if (!ok)
-		return dx_fail(err, n, NULL, "'%.80s' is not a domain name (1 to %d letters, "
-			       "digits, '.', '_', '+' or '-', not starting with '-')", s ? s : "",
-			       DOMAIN_NAME_MAX - 1);
+	if (!domain_name_valid(s))
+		return dx_fail(err, n, NULL, "'%.80s' is not a domain name (" DOMAIN_NAME_RULE ")",
+			       s ? s : "");
 	if (domain_units_uuid_parse(s, uuid) == 0)
 		return dx_fail(err, n, NULL, "'%s' is a UUID; a name must not look like one", s);
 	dx->def.name = s;

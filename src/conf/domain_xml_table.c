@@ -25,7 +25,8 @@ static const struct domain_xml_rule dx_rules[] = {
 	{ "domain", NULL, H, ONE, NULL, "the root" },
 	{ "domain", "type", H, 0, "kvm", "", "vmkit runs guests on KVM only" },
 	{ "domain", "id", P, 0, NULL, "the run-time id libvirt writes in live XML; ignored" },
-	{ "domain/name", NULL, H, ONE, NULL, "required; 1-63 of A-Z a-z 0-9 . _ + -, not a UUID" },
+	{ "domain/name", NULL, H, ONE, NULL, "required; 1-63 of A-Z a-z 0-9 . _ + -, not "
+	  "starting with -, not all digits, not a UUID" },
 	{ "domain/uuid", NULL, H, ONE, NULL, "generated (version 4) and inserted when absent" },
 	{ "domain/title", NULL, H, ONE, NULL, "one line" },
 	{ "domain/description", NULL, H, ONE, NULL, "any text" },

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "common/util.h"
+#include "conf/domain_name.h"
 #include "droute.h"
 
 enum droute_field { F_XML, F_PAUSED, F_TIMEOUT, F_GRACEFUL, F_AUTOSTART, F_COUNT_ };
@@ -70,12 +71,6 @@ static const char *const droute_queries[Q_COUNT_] = {
 	[Q_SINCE] = "since", [Q_FOLLOW] = "follow",
 };
 
-static bool droute_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '+' || c == '-';
-}
-
 static bool droute_uuid_valid(const char *s)
 {
 	if (strlen(s) != 36)
@@ -91,19 +86,7 @@ static bool droute_uuid_valid(const char *s)
 
 bool droute_dom_valid(const char *s)
 {
-	size_t n = strlen(s);
-	bool digits = true;
-
-	if (droute_uuid_valid(s))
-		return true;
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!droute_name_char(s[i]))
-			return false;
-		digits = digits && s[i] >= '0' && s[i] <= '9';
-	}
-	return !digits;
+	return droute_uuid_valid(s) || domain_name_valid(s);
 }
 
 /* Does path match pattern? The {dom} segment goes to dom (if it fits). */
@@ -286,7 +269,7 @@ int droute_parse(const char *method, const char *path, const struct droute_arg *
 	req->write = r->write;
 	if (strchr(r->pattern, '*') && !droute_dom_valid(req->dom))
 		return derr_set(err, DERR_INVALID_ARGUMENT, "'%.64s' is neither a domain name "
-				"(1-63 of A-Z a-z 0-9 _ . + -, not all digits) nor a UUID", req->dom);
+				"(" DOMAIN_NAME_RULE ") nor a UUID", req->dom);
 	if (len > DROUTE_BODY_MAX)
 		return derr_set(err, DERR_BODY_TOO_LARGE, "the body has %zu bytes; at most %u are "
 				"accepted", len, DROUTE_BODY_MAX);

@@ -69,7 +69,7 @@ int droute_parse(const char *method, const char *path, const struct droute_arg *
 		 struct derr *err);
 void droute_req_free(struct droute_req *req);
 
-/* A name (1..63 of [A-Za-z0-9_.+-], not all digits) or a canonical UUID. */
+/* A name (domain_name_valid, src/conf/domain_name.h) or a canonical UUID. */
 bool droute_dom_valid(const char *s);
 
 #endif

@@ -107,7 +107,7 @@ static void test_dom_identifiers(void **state)
 	static const char *const good[] = { "a", "web-1", "x.y_z+1", "0a", "a0",
 		"6d1f0b5e-1b1a-4c51-9a59-2f4a2b0c9d11", "123456789012345678901234567890123456789012"
 		"345678901234567890a" };
-	static const char *const bad[] = { "", "123", "a b", "a%20b", "é", "a\"b", "..'",
+	static const char *const bad[] = { "", "123", "0", "-a", "-1", "a b", "a%20b", "é", "a\"b", "..'",
 		"1234567890123456789012345678901234567890123456789012345678901234",
 		"6d1f0b5e 1b1a-4c51-9a59-2f4a2b0c9d11" };
 	struct droute_req req;
