@@ -49,7 +49,7 @@ struct dapi_ctx {
 	struct MHD_Connection *conn;
 	char *body;
 	size_t len;
-	bool too_large;
+	int refused;                 /* dapi_early's verdict: 0 or -EINVAL (err set) */
 	struct droute_arg args[DAPI_MAX_ARGS];
 	size_t nargs;
 	bool too_many_args;
@@ -438,8 +438,8 @@ static bool dapi_conn_left(void *opaque)
 	return ci && dapi_client_gone(ci->connect_fd);
 }
 
-/* Route, refuse writes on the read-only socket, enter, act. */
-static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url, bool ro)
+/* Route and check the request, enter, act (dapi_early ran before). */
+static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url)
 {
 	bool locked = false;
 	int ret;
@@ -447,13 +447,9 @@ static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url
 	if (c->too_many_args)
 		return derr_set(&c->err, DERR_INVALID_ARGUMENT, "more than %d query arguments",
 				DAPI_MAX_ARGS);
-	ret = droute_parse(method, url, c->args, c->nargs, c->body,
-			   c->too_large ? DROUTE_BODY_MAX + 1 : c->len, &c->req, &c->err);
+	ret = droute_parse(method, url, c->args, c->nargs, c->body, c->len, &c->req, &c->err);
 	if (ret < 0)
 		return ret;
-	if (ro && c->req.write)
-		return derr_set(&c->err, DERR_READ_ONLY, "%s %s changes state: not allowed on the "
-				"read-only socket", method, url);
 	if (c->req.dom[0])
 		ret = dapi_enter(c, &locked);
 	if (ret == 0)
@@ -529,49 +525,112 @@ static enum MHD_Result dapi_arg(void *cls, enum MHD_ValueKind kind, const char *
 	return MHD_YES;
 }
 
-/* Accumulate the body; past the limit it is read and dropped (413 later). */
-static void dapi_body(struct dapi_ctx *c, const char *data, size_t n)
+/* Accumulate the body: false once it crosses the limit. */
+static bool dapi_body(struct dapi_ctx *c, const char *data, size_t n)
 {
 	char *p;
 
-	if (c->too_large || c->len + n > DROUTE_BODY_MAX) {
-		c->too_large = true;
-		return;
-	}
+	if (n > DROUTE_BODY_MAX - c->len)
+		return false;
 	p = realloc(c->body, c->len + n + 1);
-	if (!p) {
-		c->too_large = true;
-		return;
-	}
+	if (!p)
+		return false;
 	memcpy(p + c->len, data, n);
 	c->len += n;
 	p[c->len] = 0;
 	c->body = p;
+	return true;
+}
+
+/* A Content-Length over the limit (MHD has checked that it is a number). */
+static bool dapi_declared_too_large(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl && strtoull(cl, NULL, 10) > DROUTE_BODY_MAX;
+}
+
+/* The read-write socket's mode is 0600, and its peer must be root or our
+ * own user too (a socket file handed on or chmod'ed stays ours). */
+static int dapi_peer_check(struct dapi_ctx *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return derr_set(&c->err, DERR_INTERNAL, "cannot learn the peer's credentials: %s",
+				strerror(ci ? errno : EBADF));
+	if (cr.uid != 0 && cr.uid != geteuid())
+		return derr_set(&c->err, DERR_ACCESS_DENIED, "uid %u may not use the read-write "
+				"socket (root or uid %u only); the read-only socket answers "
+				"queries", (unsigned)cr.uid, (unsigned)geteuid());
+	return 0;
+}
+
+/* What needs only the request line and headers, decided before any body
+ * is looked at: who the peer is, writes on the read-only socket. */
+static int dapi_early(struct dapi_ctx *c, bool ro, const char *method, const char *url)
+{
+	struct droute_req req;
+	struct derr unused;
+	int ret = ro ? 0 : dapi_peer_check(c);
+
+	if (ret < 0)
+		return ret;
+	if (ro && droute_match(method, url, &req, &unused) == 0 && req.write)
+		return derr_set(&c->err, DERR_READ_ONLY, "%s %s changes state: not allowed on the "
+				"read-only socket", method, url);
+	return 0;
+}
+
+/* The first call, with the headers. A declared body over the limit is
+ * answered at once (MHD then drops the body and closes the connection);
+ * any other refusal once the body (at most the limit) has arrived, so that
+ * a client that writes its whole request before reading gets the answer. */
+static enum MHD_Result dapi_begin(struct dapi_server *srv, struct MHD_Connection *conn,
+				  const char *method, const char *url, void **con_cls)
+{
+	struct dapi_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return MHD_NO;
+	c->d = srv->d;
+	c->conn = conn;
+	*con_cls = c;
+	c->refused = dapi_early(c, srv->ro, method, url);
+	if (!dapi_declared_too_large(conn))
+		return MHD_YES;
+	if (c->refused == 0)
+		c->refused = derr_set(&c->err, DERR_BODY_TOO_LARGE, "%s", DROUTE_BODY_TOO_LARGE);
+	return dapi_respond(c, c->refused);
 }
 
 static enum MHD_Result dapi_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version,
 				   const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	struct dapi_server *srv = cls;
 	struct dapi_ctx *c = *con_cls;
 
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return MHD_NO;
-		c->d = srv->d;
-		c->conn = conn;
-		*con_cls = c;
-		return MHD_YES;
-	}
+	if (!c)
+		return dapi_begin(cls, conn, method, url, con_cls);
 	if (*upload_data_size) {
-		dapi_body(c, upload_data, *upload_data_size);
+		/* MHD cannot answer in the middle of a body (chunked, or longer
+		 * than declared): close the connection */
+		if (!dapi_body(c, upload_data, *upload_data_size)) {
+			log_warn("http: %s %s: %s; closing the connection", method, url,
+				 DROUTE_BODY_TOO_LARGE);
+			return MHD_NO;
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (c->refused)
+		return dapi_respond(c, c->refused);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, dapi_arg, c);
-	return dapi_respond(c, dapi_dispatch(c, method, url, srv->ro));
+	return dapi_respond(c, dapi_dispatch(c, method, url));
 }
 
 static void dapi_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -604,6 +663,20 @@ static void dapi_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- sockets and servers ---- */
 
+/* bind() creates the socket file with the mode the umask allows: never
+ * wider than mode, not even until the chmod that follows. (The umask is the
+ * process's: a file another thread creates meanwhile is at worst narrower.) */
+static int dapi_bind(int fd, const struct sockaddr_un *sa, mode_t mode)
+{
+	mode_t old = umask(~mode & 0777);
+	int ret = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	int e = errno;
+
+	umask(old);
+	errno = e;
+	return ret;
+}
+
 static int dapi_listen(struct dapi_server *srv, mode_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -619,8 +692,7 @@ static int dapi_listen(struct dapi_server *srv, mode_t mode)
 	if (fd < 0)
 		return -errno;
 	unlink(srv->path);   /* a stale one: we hold the state-dir lock */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(srv->path, mode) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (dapi_bind(fd, &sa, mode) < 0 || chmod(srv->path, mode) < 0 || listen(fd, 128) < 0) {
 		int e = -errno;
 
 		log_error("cannot listen on %s: %s", srv->path, strerror(errno));

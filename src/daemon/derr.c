@@ -14,6 +14,7 @@ static const struct {
 	[DERR_INVALID_ARGUMENT] = { 400, "invalid-argument" },
 	[DERR_INVALID_XML] = { 400, "invalid-xml" },
 	[DERR_READ_ONLY] = { 403, "read-only" },
+	[DERR_ACCESS_DENIED] = { 403, "access-denied" },
 	[DERR_NO_DOMAIN] = { 404, "no-domain" },
 	[DERR_NO_ROUTE] = { 404, "no-route" },
 	[DERR_METHOD_NOT_ALLOWED] = { 405, "method-not-allowed" },

@@ -251,28 +251,44 @@ static int droute_body(const struct droute_route *r, const char *body, size_t le
 	return ret;
 }
 
-int droute_parse(const char *method, const char *path, const struct droute_arg *args,
-		 size_t nargs, const char *body, size_t len, struct droute_req *req,
-		 struct derr *err)
+/* The route of method + path with req's defaults, id, op, write and dom. */
+static const struct droute_route *droute_route(const char *method, const char *path,
+					       struct droute_req *req, struct derr *err)
 {
 	const struct droute_route *r;
-	int ret;
 
 	memset(req, 0, sizeof(*req));
 	req->timeout = -1;
 	req->follow = true;
 	r = droute_find(method, path, req->dom, sizeof(req->dom), err);
+	if (r) {
+		req->id = r->id;
+		req->op = r->op;
+		req->write = r->write;
+	}
+	return r;
+}
+
+int droute_match(const char *method, const char *path, struct droute_req *req,
+		 struct derr *err)
+{
+	return droute_route(method, path, req, err) ? 0 : -EINVAL;
+}
+
+int droute_parse(const char *method, const char *path, const struct droute_arg *args,
+		 size_t nargs, const char *body, size_t len, struct droute_req *req,
+		 struct derr *err)
+{
+	const struct droute_route *r = droute_route(method, path, req, err);
+	int ret;
+
 	if (!r)
 		return -EINVAL;
-	req->id = r->id;
-	req->op = r->op;
-	req->write = r->write;
 	if (strchr(r->pattern, '*') && !droute_dom_valid(req->dom))
 		return derr_set(err, DERR_INVALID_ARGUMENT, "'%.64s' is neither a domain name "
 				"(" DOMAIN_NAME_RULE ") nor a UUID", req->dom);
 	if (len > DROUTE_BODY_MAX)
-		return derr_set(err, DERR_BODY_TOO_LARGE, "the body has %zu bytes; at most %u are "
-				"accepted", len, DROUTE_BODY_MAX);
+		return derr_set(err, DERR_BODY_TOO_LARGE, "%s", DROUTE_BODY_TOO_LARGE);
 	for (size_t i = 0; i < nargs; i++) {
 		ret = droute_query_one(r, &args[i], req, err);
 		if (ret < 0)

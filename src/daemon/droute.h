@@ -14,6 +14,7 @@
 #include "dstate.h"
 
 #define DROUTE_BODY_MAX (1u << 20)
+#define DROUTE_BODY_TOO_LARGE "the request body is larger than 1 MiB"
 
 enum droute_id {
 	DR_VERSION,
@@ -68,6 +69,12 @@ int droute_parse(const char *method, const char *path, const struct droute_arg *
 		 size_t nargs, const char *body, size_t len, struct droute_req *req,
 		 struct derr *err);
 void droute_req_free(struct droute_req *req);
+
+/* Only the route: 0 and req's id, op, write and dom (not checked), or
+ * -EINVAL with err set (404 no-route, 405). Needs nothing but the request
+ * line, so that a server can refuse a write before reading its body. */
+int droute_match(const char *method, const char *path, struct droute_req *req,
+		 struct derr *err);
 
 /* A name (domain_name_valid, src/conf/domain_name.h) or a canonical UUID. */
 bool droute_dom_valid(const char *s);

@@ -213,8 +213,7 @@ def test_bad_input(vmkitd):
     assert (st, code) == (400, "invalid-argument") and "xml" in msg
     st, code, msg = err(d, "POST", "/v1/domains/dup/shutdown", {"timeout": 99999})
     assert (st, code) == (400, "invalid-argument") and "timeout" in msg
-    st, code, _ = err(d, "POST", "/v1/domains", raw="{" + " " * (1 << 20) + "}")
-    assert (st, code) == (413, "body-too-large")
+    # bodies over the limit: test_vmkitd_api.py (answered before the body is read)
     st, code, _ = err(d, "GET", "/v1/nowhere")
     assert (st, code) == (404, "no-route")
     st, code, _ = err(d, "GET", "/v2/domains")

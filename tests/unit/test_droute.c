@@ -98,6 +98,16 @@ static void test_not_found(void **state)
 		assert_non_null(strstr(err.msg, cases[i].path));
 	}
 	assert_int_equal(derr_status(DERR_NO_ROUTE), 404);
+	assert_int_equal(derr_status(DERR_ACCESS_DENIED), 403);
+	assert_string_equal(derr_name(DERR_ACCESS_DENIED), "access-denied");
+	/* the route alone, before any body: what the read-only socket needs */
+	assert_int_equal(droute_match("POST", "/v1/domains/a b/start", &req, &err), 0);
+	assert_true(req.write);
+	assert_int_equal(req.id, DR_START);
+	assert_int_equal(droute_match("GET", "/v1/domains/x", &req, &err), 0);
+	assert_false(req.write);
+	assert_int_equal(droute_match("PATCH", "/v1/domains/x", &req, &err), -EINVAL);
+	assert_int_equal(err.code, DERR_METHOD_NOT_ALLOWED);
 	assert_int_equal(derr_status(DERR_METHOD_NOT_ALLOWED), 405);
 	assert_string_equal(derr_name(DERR_METHOD_NOT_ALLOWED), "method-not-allowed");
 }
@@ -196,6 +206,7 @@ static void test_bodies(void **state)
 				      &req, &err), -EINVAL);
 	assert_int_equal(err.code, DERR_BODY_TOO_LARGE);
 	assert_int_equal(derr_status(err.code), 413);
+	assert_string_equal(err.msg, "the request body is larger than 1 MiB");
 }
 
 int main(void)
