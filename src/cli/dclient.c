@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "common/paths.h"
 #include "common/util.h"
 
 /* A runaway answer is refused beyond this (the daemon's are small). */
@@ -49,8 +50,8 @@ int dclient_uri_socket(const char *uri, bool readonly, char *buf, size_t len,
 
 	*why = NULL;
 	if (strcmp(uri, "vmkit:///system") == 0)
-		return dclient_put_path(buf, len, DOM_SYSTEM_DIR, strlen(DOM_SYSTEM_DIR),
-					readonly ? DOM_SOCK_RO : DOM_SOCK);
+		return dclient_put_path(buf, len, VMKIT_RUNTIME_DIR, strlen(VMKIT_RUNTIME_DIR),
+					readonly ? VMKIT_RO_SOCKET : VMKIT_RW_SOCKET);
 	if (strncmp(uri, unix_prefix, sizeof(unix_prefix) - 1) != 0) {
 		*why = "unsupported connection URI (use vmkit:///system or "
 		       "unix:///path/to/vmkitd.sock)";
@@ -63,7 +64,7 @@ int dclient_uri_socket(const char *uri, bool readonly, char *buf, size_t len,
 		return -EINVAL;
 	}
 	if (readonly) {
-		if (dclient_put_path(buf, len, path, (size_t)(slash - path), DOM_SOCK_RO) == 0)
+		if (dclient_put_path(buf, len, path, (size_t)(slash - path), VMKIT_RO_SOCKET) == 0)
 			return 0;
 	} else if (strlen(path) < len) {
 		strcpy(buf, path);
@@ -172,7 +173,7 @@ static const char *dclient_daemon_hint(const struct dclient *c, char *buf, size_
 	size_t n = 0;
 	long pid = 0;
 
-	snprintf(path, sizeof(path), "%.*s/vmkitd.pid", (int)(slash ? slash - c->sock : 0),
+	snprintf(path, sizeof(path), "%.*s/" VMKIT_PID_FILE, (int)(slash ? slash - c->sock : 0),
 		 c->sock);
 	if (util_read_file(path, 64, &text, &n) == 0 && n > 0 && n < 64) {
 		text[n - 1] = text[n - 1] == '\n' ? '\0' : text[n - 1];

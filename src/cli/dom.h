@@ -26,9 +26,6 @@ enum dom_exit {
 
 #define DOM_PROG "vmkit"
 #define DOM_DEFAULT_URI "vmkit:///system"
-#define DOM_SYSTEM_DIR "/run/vmkit"
-#define DOM_SOCK "vmkitd.sock"
-#define DOM_SOCK_RO "vmkitd-ro.sock"
 
 /* ---- options and the command table (main.c) ---------------------------- */
 
@@ -112,7 +109,7 @@ int cli_main(int argc, char **argv);
 
 /* ---- HTTP client (dclient.c) -------------------------------------------- */
 
-/* The socket a connection URI names: "vmkit:///system" (DOM_SYSTEM_DIR),
+/* The socket a connection URI names: "vmkit:///system" (VMKIT_RUNTIME_DIR),
  * "unix:///abs/path/vmkitd.sock"; readonly picks vmkitd-ro.sock in the same
  * directory. 0 or -EINVAL (why in *why). */
 int dclient_uri_socket(const char *uri, bool readonly, char *buf, size_t len,

@@ -253,6 +253,17 @@ int evloop_call(struct evloop *loop, void (*fn)(void *opaque), void *opaque)
 	return 0;
 }
 
+static void evloop_free_cb(void *opaque)
+{
+	free(opaque);
+}
+
+void evloop_free_later(struct evloop *loop, void *p)
+{
+	if (evloop_call(loop, evloop_free_cb, p) < 0)
+		free(p);
+}
+
 /* Drain the eventfd and run the queued calls in order. Calls queued while
  * these run are picked up on the next wake-up (the eventfd is written again). */
 static void evloop_run_calls(struct evloop *loop)

@@ -22,6 +22,10 @@ int util_parse_size(const char *s, uint64_t *out);
 int util_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Nanoseconds of CLOCK_MONOTONIC. */
 uint64_t util_now_ns(void);
+/* *ts = CLOCK_REALTIME now + ms: the absolute deadline that
+ * pthread_cond_timedwait (default clock) takes. */
+struct timespec;
+void util_deadline(struct timespec *ts, unsigned ms);
 /* write() all of buf, retrying on EINTR; 0 or -errno (EAGAIN included). */
 int util_write_all(int fd, const void *buf, size_t len);
 /* Read a whole file (at most max bytes) into a malloc'd buffer. 0 or -errno;

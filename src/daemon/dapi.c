@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/util.h"
 #include "dapi.h"
 #include "dconsole.h"
@@ -755,9 +756,9 @@ int dapi_start(struct vmkitd *d)
 		return -ENOMEM;
 	api->rw.fd = api->ro.fd = -1;
 	d->api = api;
-	ret = dapi_serve(d, &api->rw, "vmkitd.sock", false, 0600);
+	ret = dapi_serve(d, &api->rw, VMKIT_RW_SOCKET, false, 0600);
 	if (ret == 0)
-		ret = dapi_serve(d, &api->ro, "vmkitd-ro.sock", true, 0666);
+		ret = dapi_serve(d, &api->ro, VMKIT_RO_SOCKET, true, 0666);
 	if (ret < 0)
 		dapi_stop(d);
 	return ret;

@@ -47,11 +47,6 @@ struct dconsole {
 	bool closed;
 };
 
-static void dconsole_free(void *opaque)
-{
-	free(opaque);
-}
-
 static void dconsole_buf_consume(struct dconsole_buf *b, size_t n)
 {
 	memmove(b->data, b->data + n, b->len - n);
@@ -247,8 +242,10 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 		evloop_del(dom->d->loop, c->pty);
 	close(c->pty);
 	dom->console = NULL;
-	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dconsole_free, c) < 0)
+	if (now || vmkitd_on_loop(dom->d))
 		free(c);
+	else
+		evloop_free_later(dom->d->loop, c);
 }
 
 int dconsole_reserve_locked(struct ddom *dom, bool force)

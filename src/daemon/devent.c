@@ -212,13 +212,7 @@ bool devent_wait(struct devent_ring *ring, uint64_t after, unsigned timeout_ms)
 	struct timespec ts;
 	bool ok;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	util_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&ring->lock);
 	while (!ring->stopping && ring->next - 1 <= after)
 		if (pthread_cond_timedwait(&ring->cond, &ring->lock, &ts) == ETIMEDOUT)

@@ -23,11 +23,6 @@ struct dmon {
 	char buf[DMON_LINE_MAX];
 };
 
-static void dmon_free(void *opaque)
-{
-	free(opaque);
-}
-
 /* One line from the VMM (vmkitd.lock held). */
 static void dmon_line(struct dmon *m, const char *line, size_t len)
 {
@@ -113,6 +108,8 @@ void dmon_close_locked(struct ddom *dom, bool now)
 	close(m->fd);
 	m->closed = true;
 	dom->mon = NULL;
-	if (now || vmkitd_on_loop(dom->d) || evloop_call(dom->d->loop, dmon_free, m) < 0)
+	if (now || vmkitd_on_loop(dom->d))
 		free(m);
+	else
+		evloop_free_later(dom->d->loop, m);
 }

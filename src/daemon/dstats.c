@@ -179,6 +179,19 @@ int dstats_proc_starttime(pid_t pid, uint64_t *ticks)
 	return ret;
 }
 
+int dstats_proc_cpu_ns(pid_t pid, uint64_t *ns)
+{
+	char path[64];
+	struct dstats_stat st;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	ret = dstats_read_stat(path, &st);
+	if (ret == 0)
+		*ns = dstats_ticks_ns(st.utime + st.stime);
+	return ret;
+}
+
 int dstats_proc_rss(pid_t pid, uint64_t *bytes)
 {
 	char path[64], buf[256];
@@ -417,20 +430,16 @@ int dstats_domain(pid_t pid, json_t *cpus, json_t *balloon, json_t *blockstats,
 	size_t n = json_is_array(cpus) ? json_array_size(cpus) : 0, ntasks = 0, i;
 	struct dstats_task *tasks = calloc(n ? n : 1, sizeof(*tasks));
 	struct dstats_proc proc = { 0 };
-	struct dstats_stat st;
-	char path[64];
 	json_t *c;
 	int ret;
 
 	if (!tasks)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ret = dstats_read_stat(path, &st);
+	ret = dstats_proc_cpu_ns(pid, &proc.cpu_ns);
 	if (ret == 0)
 		ret = dstats_proc_rss(pid, &proc.rss_bytes);
 	if (ret < 0)
 		goto out;
-	proc.cpu_ns = dstats_ticks_ns(st.utime + st.stime);
 	json_array_foreach(cpus, i, c) {
 		json_t *tid = json_object_get(c, "thread-id");
 

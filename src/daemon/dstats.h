@@ -42,6 +42,7 @@ int dstats_parse_proc_stat(const char *text, struct dstats_cpu_ticks *out);
 
 /* Readers of /proc/PID: -ENOENT when there is no such process. */
 int dstats_proc_starttime(pid_t pid, uint64_t *ticks);
+int dstats_proc_cpu_ns(pid_t pid, uint64_t *ns);       /* utime + stime */
 int dstats_proc_rss(pid_t pid, uint64_t *bytes);
 
 /* What dstats_domain reads from /proc for one VMM: the process' CPU time

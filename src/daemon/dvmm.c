@@ -87,27 +87,10 @@ int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	return ret;
 }
 
+/* The parsing is dstats's (ddom.c calls this). */
 int dvmm_cpu_time(pid_t pid, uint64_t *ns)
 {
-	char path[64], buf[1024];
-	struct dstats_stat st;
-	long hz = sysconf(_SC_CLK_TCK);
-	ssize_t n;
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EINVAL;
-	buf[n] = 0;
-	ret = dstats_parse_stat(buf, &st);
-	if (ret == 0)
-		*ns = (st.utime + st.stime) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
-	return ret;
+	return dstats_proc_cpu_ns(pid, ns);
 }
 
 /* Read one line into *line (malloc'd, without the newline). */

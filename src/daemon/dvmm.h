@@ -16,7 +16,8 @@
 int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	       pid_t *pid, char *err, size_t errlen);
 
-/* utime + stime of the whole process in nanoseconds. 0 or -errno. */
+/* utime + stime of the whole process in nanoseconds (= dstats_proc_cpu_ns).
+ * 0 or -errno. */
 int dvmm_cpu_time(pid_t pid, uint64_t *ns);
 
 /* Send {"execute": cmd, "arguments": args} (args borrowed, NULL = none) on

@@ -22,6 +22,7 @@
 
 #include "common/evloop.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "dapi.h"
 #include "dconsole.h"
 #include "ddom.h"
@@ -54,9 +55,9 @@ static void main_usage(FILE *f)
 	fprintf(f, "usage: vmkitd [OPTIONS]\n"
 		"The vmkit daemon: manages domains (VMs) through a REST API on unix sockets.\n"
 		"  -f, --foreground      stay in the foreground, log to stderr\n"
-		"      --state-dir DIR   definitions, autostart flags, lock (/var/lib/vmkit)\n"
-		"      --runtime-dir DIR sockets, pid and state files (/run/vmkit)\n"
-		"      --log-dir DIR     one NAME.log per domain, vmkitd.log (/var/log/vmkit)\n"
+		"      --state-dir DIR   definitions, autostart flags, lock (" VMKIT_STATE_DIR ")\n"
+		"      --runtime-dir DIR sockets, pid and state files (" VMKIT_RUNTIME_DIR ")\n"
+		"      --log-dir DIR     one NAME.log per domain, vmkitd.log (" VMKIT_LOG_DIR ")\n"
 		"      --vmm PATH        vmkit-vmm to run (default: next to vmkitd)\n"
 		"      --log-level L     error|warn|info|debug (info)\n"
 		"      --version, -h/--help\n"
@@ -92,9 +93,9 @@ static int main_parse(int argc, char **argv, struct vmkitd_config *cfg)
 	enum log_level lvl;
 	int c, ret = 0;
 
-	strcpy(cfg->state_dir, "/var/lib/vmkit");
-	strcpy(cfg->runtime_dir, "/run/vmkit");
-	strcpy(cfg->log_dir, "/var/log/vmkit");
+	strcpy(cfg->state_dir, VMKIT_STATE_DIR);
+	strcpy(cfg->runtime_dir, VMKIT_RUNTIME_DIR);
+	strcpy(cfg->log_dir, VMKIT_LOG_DIR);
 	main_default_vmm(cfg->vmm);
 	while (ret == 0 && (c = getopt_long(argc, argv, "fh", main_opts, NULL)) != -1) {
 		switch (c) {
@@ -215,7 +216,7 @@ static void main_pidfile(const struct vmkitd *d, bool create)
 	char path[PATH_MAX], buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 
-	snprintf(path, sizeof(path), "%s/vmkitd.pid", d->cfg.runtime_dir);
+	snprintf(path, sizeof(path), "%s/" VMKIT_PID_FILE, d->cfg.runtime_dir);
 	if (!create)
 		unlink(path);
 	else if (dstore_write_runtime(path, buf, (size_t)n) < 0)
@@ -275,7 +276,7 @@ static int main_serve(struct vmkitd *d, int notify)
 	ret = dapi_start(d);
 	if (ret == 0) {
 		main_pidfile(d, true);
-		log_info("vmkitd %s serving on %s/vmkitd.sock (state %s)", VMKIT_VERSION,
+		log_info("vmkitd %s serving on %s/" VMKIT_RW_SOCKET " (state %s)", VMKIT_VERSION,
 			 d->cfg.runtime_dir, d->cfg.state_dir);
 		if (notify >= 0 && write(notify, &ok, 1) != 1)
 			log_warn("cannot tell the parent that vmkitd is ready");

@@ -128,7 +128,7 @@ static void test_proc_self(void **state)
 	FILE *f = fopen("/proc/self/stat", "r");
 	char line[4096];
 	struct dstats_stat st;
-	uint64_t start, rss;
+	uint64_t start, rss, cpu;
 
 	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
@@ -140,6 +140,9 @@ static void test_proc_self(void **state)
 	assert_true(rss > 4096);
 	assert_int_equal(dstats_proc_starttime(0x7ffffff0, &start), -ENOENT);
 	assert_int_equal(dstats_proc_rss(0x7ffffff0, &rss), -ENOENT);
+	assert_int_equal(dstats_proc_cpu_ns(getpid(), &cpu), 0);
+	assert_true(cpu % (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK)) == 0);
+	assert_int_equal(dstats_proc_cpu_ns(0x7ffffff0, &cpu), -ENOENT);
 }
 
 struct spinner {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -76,6 +77,27 @@ static void test_read_file(void **state)
 	assert_int_equal(util_read_file("/tmp", 100, &buf, &len), -EISDIR);
 }
 
+static uint64_t ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
+}
+
+static void test_deadline(void **state)
+{
+	static const unsigned ms[] = { 0, 1, 999, 1000, 1999, 60000 };
+	struct timespec before, ts, after;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ms); i++) {
+		clock_gettime(CLOCK_REALTIME, &before);
+		util_deadline(&ts, ms[i]);
+		clock_gettime(CLOCK_REALTIME, &after);
+		assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+		assert_true(ts_ns(&ts) >= ts_ns(&before) + ms[i] * 1000000ULL);
+		assert_true(ts_ns(&ts) <= ts_ns(&after) + ms[i] * 1000000ULL);
+	}
+}
+
 static void test_log_level(void **state)
 {
 	enum log_level l;
@@ -93,6 +115,7 @@ int main(void)
 		cmocka_unit_test(test_parse_uint),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
