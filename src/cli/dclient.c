@@ -21,6 +21,7 @@
 
 struct dclient {
 	char sock[108];          /* sizeof(sun_path) */
+	bool curl_global;        /* curl_global_init succeeded */
 	CURL *curl;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -88,20 +89,19 @@ int dclient_open(const char *uri, bool readonly, struct dclient **out)
 		goto fail;
 	}
 	rc = -ENOMEM;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	c->curl_global = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	if (!c->curl_global)
 		goto fail;
 	c->curl = curl_easy_init();
 	c->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (c->hdrs)
 		c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-	if (!c->curl || !c->hdrs) {
-		dclient_close(c);
-		return -ENOMEM;
-	}
+	if (!c->curl || !c->hdrs)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
-	free(c);
+	dclient_close(c);
 	return rc;
 }
 
@@ -110,10 +110,10 @@ void dclient_close(struct dclient *c)
 	if (!c)
 		return;
 	curl_slist_free_all(c->hdrs);
-	if (c->curl) {
+	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	if (c->curl_global)
 		curl_global_cleanup();
-	}
 	free(c);
 }
 
@@ -142,7 +142,7 @@ char *dclient_dom_path(struct dclient *c, const char *dom, const char *suffix)
 
 /* ---- errors ------------------------------------------------------------- */
 
-void dom_error(const char *fmt, ...)
+void dclient_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -153,7 +153,7 @@ void dom_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int dom_exit_code(int rc)
+int dclient_exit_code(int rc)
 {
 	if (rc == 0)
 		return DOM_EXIT_OK;
@@ -194,19 +194,19 @@ void dclient_connect_error(const struct dclient *c, int err)
 	dclient_daemon_hint(c, hint, sizeof(hint));
 	switch (err) {
 	case ENOENT:
-		dom_error("cannot connect to vmkitd: %s does not exist (%s; -c URI or "
+		dclient_error("cannot connect to vmkitd: %s does not exist (%s; -c URI or "
 			  "VMKIT_DEFAULT_URI choose another socket)", c->sock, hint);
 		break;
 	case ECONNREFUSED:
-		dom_error("cannot connect to vmkitd: nobody listens on %s (%s)", c->sock, hint);
+		dclient_error("cannot connect to vmkitd: nobody listens on %s (%s)", c->sock, hint);
 		break;
 	case EACCES:
 	case EPERM:
-		dom_error("cannot connect to vmkitd: permission denied on %s (the read-write "
+		dclient_error("cannot connect to vmkitd: permission denied on %s (the read-write "
 			  "socket is for root; -r uses the read-only one)", c->sock);
 		break;
 	default:
-		dom_error("cannot connect to vmkitd at %s: %s (%s)", c->sock,
+		dclient_error("cannot connect to vmkitd at %s: %s (%s)", c->sock,
 			  err ? strerror(err) : "connection failed", hint);
 		break;
 	}
@@ -220,9 +220,9 @@ void dclient_api_error(long status, const char *body, size_t len)
 	const char *msg = json_string_value(json_object_get(e, "message"));
 
 	if (msg)
-		dom_error("%s", msg);
+		dclient_error("%s", msg);
 	else
-		dom_error("vmkitd answered HTTP %ld without an error message", status);
+		dclient_error("vmkitd answered HTTP %ld without an error message", status);
 	json_decref(v);
 }
 
@@ -278,7 +278,7 @@ static int dclient_curl_failed(struct dclient *c, CURLcode cc)
 		dclient_connect_error(c, (int)oserr);
 		return -ECONNREFUSED;
 	}
-	dom_error("talking to vmkitd on %s: %s", c->sock,
+	dclient_error("talking to vmkitd on %s: %s", c->sock,
 		  c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 	return -EIO;
 }
@@ -299,7 +299,7 @@ static int dclient_answer(struct dclient *c, const struct dbuf *b, json_t **out)
 		return 0;
 	v = json_loadb(b->p ? b->p : "", b->len, 0, &jerr);
 	if (!v) {
-		dom_error("vmkitd's answer is not JSON: %s", jerr.text);
+		dclient_error("vmkitd's answer is not JSON: %s", jerr.text);
 		return -EIO;
 	}
 	*out = v;
@@ -329,7 +329,7 @@ int dclient_call(struct dclient *c, const char *method, const char *path, json_t
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
 	cc = curl_easy_perform(c->curl);
 	if (b.overflow) {
-		dom_error("vmkitd's answer exceeds %u MiB", DCLIENT_BODY_MAX >> 20);
+		dclient_error("vmkitd's answer exceeds %u MiB", DCLIENT_BODY_MAX >> 20);
 		rc = -EIO;
 	} else if (cc != CURLE_OK) {
 		rc = dclient_curl_failed(c, cc);

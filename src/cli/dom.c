@@ -37,12 +37,12 @@ static int dom_read_file(const char *path, char **out)
 	int rc = util_read_file(path, 64u << 20, &buf, &len);
 
 	if (rc < 0) {
-		dom_error("cannot read '%s': %s", path,
+		dclient_error("cannot read '%s': %s", path,
 			  rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
 		return rc;
 	}
 	if (memchr(buf, '\0', len)) {
-		dom_error("'%s' contains a NUL byte: not an XML document", path);
+		dclient_error("'%s' contains a NUL byte: not an XML document", path);
 		free(buf);
 		return -EILSEQ;
 	}
@@ -65,7 +65,7 @@ static json_t *dom_xml_body(const char *path, const char *text)
 	json_t *s = json_string(text);
 
 	if (!s) {
-		dom_error("'%s' is not UTF-8 text", path);
+		dclient_error("'%s' is not UTF-8 text", path);
 		json_decref(body);
 		return NULL;
 	}
@@ -133,7 +133,7 @@ int dom_opt_uint(const struct dargs *a, enum dopt o, uint64_t max, uint64_t *out
 static int dom_then_console(struct dom_ctx *ctx, json_t *info, const char *fallback)
 {
 	fflush(stdout);
-	return dconsole_attach(ctx, dom_name(info, fallback), false);
+	return cconsole_attach(ctx, dom_name(info, fallback), false);
 }
 
 /* ---- define, create, undefine ------------------------------------------ */
@@ -173,7 +173,7 @@ int dom_cmd_define(struct dom_ctx *ctx, const struct dargs *a)
 	else if (rc == 0)
 		printf("Domain '%s' defined from %s\n", dom_name(ans, "?"), a->pos[0]);
 	json_decref(ans);
-	return dom_exit_code(rc);
+	return dclient_exit_code(rc);
 }
 
 int dom_cmd_create(struct dom_ctx *ctx, const struct dargs *a)
@@ -191,12 +191,12 @@ int dom_cmd_create(struct dom_ctx *ctx, const struct dargs *a)
 		return rc;
 	}
 	json_decref(ans);
-	return dom_exit_code(rc);
+	return dclient_exit_code(rc);
 }
 
 int dom_cmd_undefine(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dom_exit_code(dom_request(ctx, a, "DELETE", "", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "DELETE", "", NULL,
 					 "has been undefined", NULL));
 }
 
@@ -214,7 +214,7 @@ int dom_cmd_start(struct dom_ctx *ctx, const struct dargs *a)
 		return rc;
 	}
 	json_decref(info);
-	return dom_exit_code(rc);
+	return dclient_exit_code(rc);
 }
 
 int dom_cmd_shutdown(struct dom_ctx *ctx, const struct dargs *a)
@@ -226,22 +226,22 @@ int dom_cmd_shutdown(struct dom_ctx *ctx, const struct dargs *a)
 		if (dom_opt_uint(a, DOPT_TIMEOUT, 3600, &t) < 0)
 			return DOM_EXIT_USAGE;
 		body = json_pack("{sI}", "timeout", (json_int_t)t);
-		return dom_exit_code(dom_request(ctx, a, "POST", "/shutdown", body,
+		return dclient_exit_code(dom_request(ctx, a, "POST", "/shutdown", body,
 						 "has been shut down", NULL));
 	}
-	return dom_exit_code(dom_request(ctx, a, "POST", "/shutdown", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/shutdown", NULL,
 					 "is being shutdown", NULL));
 }
 
 int dom_cmd_reboot(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dom_exit_code(dom_request(ctx, a, "POST", "/reboot", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/reboot", NULL,
 					 "is being rebooted", NULL));
 }
 
 int dom_cmd_reset(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dom_exit_code(dom_request(ctx, a, "POST", "/reset", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/reset", NULL,
 					 "was reset", NULL));
 }
 
@@ -249,19 +249,19 @@ int dom_cmd_destroy(struct dom_ctx *ctx, const struct dargs *a)
 {
 	json_t *body = dom_bool_body("graceful", a->set & DOPT_BIT(DOPT_GRACEFUL));
 
-	return dom_exit_code(dom_request(ctx, a, "POST", "/destroy", body,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/destroy", body,
 					 "destroyed", NULL));
 }
 
 int dom_cmd_suspend(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dom_exit_code(dom_request(ctx, a, "POST", "/suspend", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/suspend", NULL,
 					 "suspended", NULL));
 }
 
 int dom_cmd_resume(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dom_exit_code(dom_request(ctx, a, "POST", "/resume", NULL,
+	return dclient_exit_code(dom_request(ctx, a, "POST", "/resume", NULL,
 					 "resumed", NULL));
 }
 
@@ -269,7 +269,7 @@ int dom_cmd_autostart(struct dom_ctx *ctx, const struct dargs *a)
 {
 	bool on = !(a->set & DOPT_BIT(DOPT_DISABLE));
 
-	return dom_exit_code(dom_request(ctx, a, "PUT", "/autostart",
+	return dclient_exit_code(dom_request(ctx, a, "PUT", "/autostart",
 					 dom_bool_body("autostart", on),
 					 on ? "marked as autostarted"
 					    : "unmarked as autostarted", NULL));
@@ -299,7 +299,7 @@ static int dom_edit_fetch(struct dom_ctx *ctx, struct dom_edit *e)
 	if (rc < 0)
 		return rc;
 	if (!json_is_string(json_object_get(ans, "xml"))) {
-		dom_error("vmkitd's answer has no 'xml'");
+		dclient_error("vmkitd's answer has no 'xml'");
 		rc = -EIO;
 	} else {
 		e->orig = strdup(json_string_value(json_object_get(ans, "xml")));
@@ -320,12 +320,12 @@ static int dom_edit_write(struct dom_edit *e)
 	fd = mkstemps(e->path, 4);
 	if (fd < 0) {
 		rc = -errno;
-		dom_error("cannot create a temporary file %s: %s", e->path, strerror(-rc));
+		dclient_error("cannot create a temporary file %s: %s", e->path, strerror(-rc));
 		e->path[0] = '\0';
 		return rc;
 	}
 	if ((rc = util_write_all(fd, e->orig, len)) < 0) {
-		dom_error("cannot write %s: %s", e->path, strerror(-rc));
+		dclient_error("cannot write %s: %s", e->path, strerror(-rc));
 	}
 	close(fd);
 	return rc;
@@ -359,7 +359,7 @@ static int dom_edit_run(const char *file)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	dom_error("the editor '%s' failed (%s %d); nothing changed", ed,
+	dclient_error("the editor '%s' failed (%s %d); nothing changed", ed,
 		  WIFEXITED(status) ? "exit status" : "signal",
 		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	return -EIO;
@@ -427,5 +427,5 @@ int dom_cmd_edit(struct dom_ctx *ctx, const struct dargs *a)
 	if (e.path[0])
 		unlink(e.path);
 	free(e.orig);
-	return dom_exit_code(rc);
+	return dclient_exit_code(rc);
 }

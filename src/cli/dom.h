@@ -2,7 +2,7 @@
  * vmkitd's REST API): the command table's entry type and the table-driven
  * argument parsing (main.c), the HTTP client (dclient.c), the lifecycle verbs
  * (dom.c), the query verbs (dom_query.c), the JSON → text printers
- * (dom_print.c), the console relay (dconsole.c) and the bash completion
+ * (dom_print.c), the console relay (cconsole.c) and the bash completion
  * generated from the table (completion.c). Nothing outside src/cli includes
  * this. */
 #ifndef VMKIT_CLI_DOM_H
@@ -125,7 +125,7 @@ const char *dclient_socket(const struct dclient *c);
  * an optional JSON body. On success *out (may be NULL to ignore) holds the
  * answer's JSON. Errors are printed ("vmkit: error: MESSAGE"): -ECONNREFUSED
  * cannot connect; -EPROTO the daemon answered with an error; -EIO anything
- * else. Use dom_exit_code() to turn the result into an exit code. */
+ * else. Use dclient_exit_code() to turn the result into an exit code. */
 int dclient_call(struct dclient *c, const char *method, const char *path, json_t *body,
 		 json_t **out);
 /* Stream a newline-delimited response: line() gets each line (without the
@@ -142,19 +142,19 @@ void *dclient_curl(struct dclient *c);
 void dclient_connect_error(const struct dclient *c, int err);
 /* Print an API error body (status, {"error":...}) the way dclient_call does. */
 void dclient_api_error(long status, const char *body, size_t len);
-
 /* 0 → 0; -ECONNREFUSED → 3; -EINVAL → 2; other → 1. */
-int dom_exit_code(int rc);
+int dclient_exit_code(int rc);
+/* "vmkit: error: ..." on stderr. */
+void dclient_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Open ctx->client if needed. 0 or -errno (printed). */
 int dom_connect(struct dom_ctx *ctx);
-/* "vmkit: error: ..." on stderr. */
-void dom_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A whole-number option value in [0, max]. 0 or -EINVAL (printed). */
 int dom_opt_uint(const struct dargs *a, enum dopt o, uint64_t max, uint64_t *out);
 /* Print JSON for --output json: pretty, sorted keys, newline. */
 void dom_print_json(FILE *f, json_t *v);
 
-/* ---- verbs (dom.c, dom_query.c, dconsole.c, completion.c) --------------- */
+/* ---- verbs (dom.c, dom_query.c, cconsole.c, completion.c) --------------- */
 
 int dom_cmd_define(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_undefine(struct dom_ctx *ctx, const struct dargs *a);
@@ -183,7 +183,7 @@ int dom_cmd_version(struct dom_ctx *ctx, const struct dargs *a);
 /* Attach to dom's console (?force=1 with force) until Ctrl-], the daemon
  * closing, EOF on stdin or a signal; the terminal is restored on every path.
  * An exit code. */
-int dconsole_attach(struct dom_ctx *ctx, const char *dom, bool force);
+int cconsole_attach(struct dom_ctx *ctx, const char *dom, bool force);
 int dom_cmd_console(struct dom_ctx *ctx, const struct dargs *a);
 
 /* The bash completion script for the table. 0 or -errno. */

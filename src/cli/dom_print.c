@@ -351,7 +351,7 @@ static int dp_inactive(json_t *st, const char *what)
 {
 	if (!json_is_string(json_object_get(st, "state")))
 		return -EBADMSG;
-	dom_error("domain '%s' is not running (%s): no %s statistics", dp_str(st, "name"),
+	dclient_error("domain '%s' is not running (%s): no %s statistics", dp_str(st, "name"),
 		  dprint_state(dp_str(st, "state")), what);
 	return -ENOENT;
 }
@@ -401,7 +401,7 @@ static int dp_devstat(FILE *f, json_t *st, const char *arr_key, const char *alt_
 	if (found || (!target && json_array_size(arr) == 0))
 		return 0;
 	if (target)
-		dom_error("domain '%s' has no %s '%s'", dp_str(st, "name"),
+		dclient_error("domain '%s' has no %s '%s'", dp_str(st, "name"),
 			  alt_key ? "interface" : "disk", target);
 	return -ENOENT;
 }

@@ -33,9 +33,9 @@ static int dq_get(struct dom_ctx *ctx, const char *dom, const char *suffix, json
 static int dq_done(int rc, json_t *v)
 {
 	if (rc == -EBADMSG)
-		dom_error("vmkitd's answer lacks fields this command needs");
+		dclient_error("vmkitd's answer lacks fields this command needs");
 	json_decref(v);
-	return dom_exit_code(rc == -EBADMSG ? -EIO : rc);
+	return dclient_exit_code(rc == -EBADMSG ? -EIO : rc);
 }
 
 /* ---- list, dominfo, domstate, dumpxml ----------------------------------- */
@@ -64,7 +64,7 @@ int dom_cmd_list(struct dom_ctx *ctx, const struct dargs *a)
 
 	rc = dq_get(ctx, NULL, all ? "/v1/domains?all=1" : "/v1/domains", &v);
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (inactive_only)
 		flags |= DPRINT_INACTIVE;
 	if (a->set & DOPT_BIT(DOPT_NAME))
@@ -87,7 +87,7 @@ int dom_cmd_dominfo(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dq_get(ctx, a->pos[0], "", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (a->json)
 		dom_print_json(stdout, v);
 	else
@@ -101,7 +101,7 @@ int dom_cmd_domstate(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dq_get(ctx, a->pos[0], "", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (a->json) {
 		json_t *o = json_pack("{sOsO}", "state", json_object_get(v, "state"),
 				      "reason", json_object_get(v, "reason"));
@@ -125,7 +125,7 @@ int dom_cmd_dumpxml(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dq_get(ctx, a->pos[0], inactive ? "/xml?inactive=1" : "/xml", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	xml = json_string_value(json_object_get(v, "xml"));
 	if (a->json) {
 		dom_print_json(stdout, v);
@@ -150,7 +150,7 @@ static int dq_stats_all(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dq_get(ctx, NULL, "/v1/stats", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (a->json) {
 		dom_print_json(stdout, v);
 		return dq_done(0, v);
@@ -197,7 +197,7 @@ int dom_cmd_dommemstat(struct dom_ctx *ctx, const struct dargs *a)
 	int rc = dq_get(ctx, a->pos[0], "/stats", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (a->json && json_is_object(json_object_get(v, "memory")))
 		dom_print_json(stdout, json_object_get(v, "memory"));
 	else
@@ -228,7 +228,7 @@ static int dq_devstat(struct dom_ctx *ctx, const struct dargs *a, bool net)
 	int rc = dq_get(ctx, a->pos[0], "/stats", &v);
 
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (!a->json) {
 		rc = net ? dprint_domifstat(stdout, v, target)
 			 : dprint_domblkstat(stdout, v, target);
@@ -236,7 +236,7 @@ static int dq_devstat(struct dom_ctx *ctx, const struct dargs *a, bool net)
 	}
 	devs = dq_devices(v, net ? "net" : "block", net ? "mac" : NULL, target);
 	if (target && json_array_size(devs) == 0) {
-		dom_error("domain '%s' has no %s '%s'", a->pos[0], net ? "interface" : "disk",
+		dclient_error("domain '%s' has no %s '%s'", a->pos[0], net ? "interface" : "disk",
 			  target);
 		rc = -ENOENT;
 	} else {
@@ -284,7 +284,7 @@ static int dq_event_line(void *opaque, const char *s, size_t len)
 	int rc = 0;
 
 	if (!ev || !json_is_string(json_object_get(ev, "event"))) {
-		dom_error("vmkitd sent an event line that is not an event: %.*s",
+		dclient_error("vmkitd sent an event line that is not an event: %.*s",
 			  (int)(len > 200 ? 200 : len), s);
 		q->bad++;
 	} else if (dq_event_matches(q, ev)) {
@@ -321,7 +321,7 @@ int dom_cmd_event(struct dom_ctx *ctx, const struct dargs *a)
 		rc = dclient_stream(ctx->client, path, (long)timeout, dq_event_line, &q);
 	if (rc == 0 && q.bad)
 		rc = -EIO;
-	return dom_exit_code(rc);
+	return dclient_exit_code(rc);
 }
 
 int dom_cmd_version(struct dom_ctx *ctx, const struct dargs *a)
@@ -334,7 +334,7 @@ int dom_cmd_version(struct dom_ctx *ctx, const struct dargs *a)
 	fflush(stdout);
 	rc = dq_get(ctx, NULL, "/v1/version", &v);
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	if (a->json)
 		dom_print_json(stdout, v);
 	else

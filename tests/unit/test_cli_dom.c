@@ -67,12 +67,12 @@ static void test_uri(void **state)
 
 static void test_exit_codes(void **state)
 {
-	assert_int_equal(dom_exit_code(0), DOM_EXIT_OK);
-	assert_int_equal(dom_exit_code(-ECONNREFUSED), 3);
-	assert_int_equal(dom_exit_code(-EINVAL), 2);
-	assert_int_equal(dom_exit_code(-EPROTO), 1);
-	assert_int_equal(dom_exit_code(-EIO), 1);
-	assert_int_equal(dom_exit_code(-ENOENT), 1);
+	assert_int_equal(dclient_exit_code(0), DOM_EXIT_OK);
+	assert_int_equal(dclient_exit_code(-ECONNREFUSED), 3);
+	assert_int_equal(dclient_exit_code(-EINVAL), 2);
+	assert_int_equal(dclient_exit_code(-EPROTO), 1);
+	assert_int_equal(dclient_exit_code(-EIO), 1);
+	assert_int_equal(dclient_exit_code(-ENOENT), 1);
 }
 
 /* ---- the command table and the completion -------------------------------- */

@@ -1,4 +1,4 @@
-/* dconsole: `vmkit console DOM`: the HTTP Upgrade to vmkitd's console
+/* cconsole: `vmkit console DOM`: the HTTP Upgrade to vmkitd's console
  * stream and the byte relay between it and the terminal. libcurl 7.88 has no
  * Upgrade support, so the connection is opened with CURLOPT_CONNECT_ONLY and
  * the request and bytes go through curl_easy_send/recv, polled on
@@ -21,23 +21,23 @@
 
 #include "common/util.h"
 
-#define DCONSOLE_ESCAPE 0x1d          /* Ctrl-] */
-#define DCONSOLE_HEAD_MAX 16384       /* an answer's header block */
-#define DCONSOLE_WAIT_MS 30000        /* for the daemon's answer */
+#define CCONSOLE_ESCAPE 0x1d          /* Ctrl-] */
+#define CCONSOLE_HEAD_MAX 16384       /* an answer's header block */
+#define CCONSOLE_WAIT_MS 30000        /* for the daemon's answer */
 
-struct dconsole {
+struct cconsole {
 	CURL *curl;
 	int fd;                  /* the connection's socket */
 	int sigfd;
 	sigset_t oldmask;
 	bool raw;                /* stdin's terminal is in raw mode */
 	struct termios saved;
-	char head[DCONSOLE_HEAD_MAX + 1];
+	char head[CCONSOLE_HEAD_MAX + 1];
 	size_t headlen;
 };
 
 /* Wait until the socket is ready for events; -ETIMEDOUT after ms. */
-static int dconsole_wait(struct dconsole *d, short events, int ms)
+static int cconsole_wait(struct cconsole *d, short events, int ms)
 {
 	struct pollfd p = { .fd = d->fd, .events = events };
 	int n;
@@ -50,14 +50,14 @@ static int dconsole_wait(struct dconsole *d, short events, int ms)
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
-static int dconsole_send(struct dconsole *d, const char *buf, size_t len)
+static int cconsole_send(struct cconsole *d, const char *buf, size_t len)
 {
 	while (len > 0) {
 		size_t sent = 0;
 		CURLcode cc = curl_easy_send(d->curl, buf, len, &sent);
 
 		if (cc == CURLE_AGAIN) {
-			int rc = dconsole_wait(d, POLLOUT, DCONSOLE_WAIT_MS);
+			int rc = cconsole_wait(d, POLLOUT, CCONSOLE_WAIT_MS);
 
 			if (rc < 0)
 				return rc;
@@ -72,7 +72,7 @@ static int dconsole_send(struct dconsole *d, const char *buf, size_t len)
 }
 
 /* Receive what is there: bytes, 0 = closed, -EAGAIN = nothing yet. */
-static ssize_t dconsole_recv(struct dconsole *d, char *buf, size_t len)
+static ssize_t cconsole_recv(struct cconsole *d, char *buf, size_t len)
 {
 	size_t got = 0;
 	CURLcode cc = curl_easy_recv(d->curl, buf, len, &got);
@@ -84,7 +84,7 @@ static ssize_t dconsole_recv(struct dconsole *d, char *buf, size_t len)
 	return (ssize_t)got;
 }
 
-static int dconsole_connect(struct dconsole *d, struct dclient *c)
+static int cconsole_connect(struct cconsole *d, struct dclient *c)
 {
 	curl_socket_t s = CURL_SOCKET_BAD;
 	CURLcode cc;
@@ -104,7 +104,7 @@ static int dconsole_connect(struct dconsole *d, struct dclient *c)
 	}
 	if (cc != CURLE_OK || curl_easy_getinfo(d->curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
 	    s == CURL_SOCKET_BAD) {
-		dom_error("cannot connect to vmkitd on %s: %s", dclient_socket(c),
+		dclient_error("cannot connect to vmkitd on %s: %s", dclient_socket(c),
 			  curl_easy_strerror(cc));
 		return -ECONNREFUSED;
 	}
@@ -113,16 +113,16 @@ static int dconsole_connect(struct dconsole *d, struct dclient *c)
 }
 
 /* Read until the end of the answer's header block (head/headlen). */
-static int dconsole_read_head(struct dconsole *d)
+static int cconsole_read_head(struct cconsole *d)
 {
 	while (!memmem(d->head, d->headlen, "\r\n\r\n", 4)) {
 		ssize_t n;
 
-		if (d->headlen >= DCONSOLE_HEAD_MAX)
+		if (d->headlen >= CCONSOLE_HEAD_MAX)
 			return -EPROTO;
-		n = dconsole_recv(d, d->head + d->headlen, DCONSOLE_HEAD_MAX - d->headlen);
+		n = cconsole_recv(d, d->head + d->headlen, CCONSOLE_HEAD_MAX - d->headlen);
 		if (n == -EAGAIN) {
-			int rc = dconsole_wait(d, POLLIN, DCONSOLE_WAIT_MS);
+			int rc = cconsole_wait(d, POLLIN, CCONSOLE_WAIT_MS);
 
 			if (rc < 0)
 				return rc;
@@ -137,18 +137,18 @@ static int dconsole_read_head(struct dconsole *d)
 }
 
 /* A refusal: read the body (Content-Length of it) and print its error. */
-static void dconsole_refused(struct dconsole *d, long status, char *body)
+static void cconsole_refused(struct cconsole *d, long status, char *body)
 {
 	const char *cl = strcasestr(d->head, "\r\ncontent-length:");
 	size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0, have;
 
 	have = d->headlen - (size_t)(body - d->head);
-	if (want > DCONSOLE_HEAD_MAX - (size_t)(body - d->head))
-		want = DCONSOLE_HEAD_MAX - (size_t)(body - d->head);
+	if (want > CCONSOLE_HEAD_MAX - (size_t)(body - d->head))
+		want = CCONSOLE_HEAD_MAX - (size_t)(body - d->head);
 	while (have < want) {
-		ssize_t n = dconsole_recv(d, body + have, want - have);
+		ssize_t n = cconsole_recv(d, body + have, want - have);
 
-		if (n == -EAGAIN && dconsole_wait(d, POLLIN, DCONSOLE_WAIT_MS) == 0)
+		if (n == -EAGAIN && cconsole_wait(d, POLLIN, CCONSOLE_WAIT_MS) == 0)
 			continue;
 		if (n <= 0)
 			break;
@@ -159,7 +159,7 @@ static void dconsole_refused(struct dconsole *d, long status, char *body)
 
 /* Send the Upgrade request and check for 101. Leftover bytes after the
  * header block are console output: written to stdout. */
-static int dconsole_upgrade(struct dconsole *d, struct dclient *c, const char *dom, bool force)
+static int cconsole_upgrade(struct cconsole *d, struct dclient *c, const char *dom, bool force)
 {
 	char *path = dclient_dom_path(c, dom, force ? "/console?force=1" : "/console");
 	char *req = NULL, *body;
@@ -169,17 +169,17 @@ static int dconsole_upgrade(struct dconsole *d, struct dclient *c, const char *d
 	if (!path || asprintf(&req, "GET %s HTTP/1.1\r\nHost: localhost\r\n"
 			      "Connection: Upgrade\r\nUpgrade: vmkit-console\r\n\r\n", path) < 0)
 		goto out;
-	rc = dconsole_send(d, req, strlen(req));
+	rc = cconsole_send(d, req, strlen(req));
 	if (rc == 0)
-		rc = dconsole_read_head(d);
+		rc = cconsole_read_head(d);
 	if (rc < 0) {
-		dom_error("vmkitd did not answer the console request: %s", strerror(-rc));
+		dclient_error("vmkitd did not answer the console request: %s", strerror(-rc));
 		rc = -EIO;
 		goto out;
 	}
 	body = strstr(d->head, "\r\n\r\n") + 4;
 	if (sscanf(d->head, "HTTP/1.%*d %ld", &status) != 1 || status != 101) {
-		dconsole_refused(d, status, body);
+		cconsole_refused(d, status, body);
 		rc = -EPROTO;
 		goto out;
 	}
@@ -192,7 +192,7 @@ out:
 
 /* ---- terminal and signals ---------------------------------------------- */
 
-static int dconsole_term_setup(struct dconsole *d)
+static int cconsole_term_setup(struct cconsole *d)
 {
 	struct termios raw;
 	sigset_t mask;
@@ -216,7 +216,7 @@ static int dconsole_term_setup(struct dconsole *d)
 	return 0;
 }
 
-static void dconsole_term_restore(struct dconsole *d)
+static void cconsole_term_restore(struct cconsole *d)
 {
 	if (d->raw)
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &d->saved);
@@ -230,10 +230,10 @@ static void dconsole_term_restore(struct dconsole *d)
 
 /* ---- relay --------------------------------------------------------------- */
 
-enum dconsole_end { DCON_GOING, DCON_DETACHED, DCON_CLOSED, DCON_FAILED };
+enum cconsole_end { DCON_GOING, DCON_DETACHED, DCON_CLOSED, DCON_FAILED };
 
 /* stdin → daemon; Ctrl-] or EOF detaches. */
-static enum dconsole_end dconsole_from_stdin(struct dconsole *d)
+static enum cconsole_end cconsole_from_stdin(struct cconsole *d)
 {
 	char buf[4096], *esc;
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
@@ -242,17 +242,17 @@ static enum dconsole_end dconsole_from_stdin(struct dconsole *d)
 		return errno == EINTR || errno == EAGAIN ? DCON_GOING : DCON_DETACHED;
 	if (n == 0)
 		return DCON_DETACHED;
-	esc = memchr(buf, DCONSOLE_ESCAPE, (size_t)n);
-	if (dconsole_send(d, buf, esc ? (size_t)(esc - buf) : (size_t)n) < 0)
+	esc = memchr(buf, CCONSOLE_ESCAPE, (size_t)n);
+	if (cconsole_send(d, buf, esc ? (size_t)(esc - buf) : (size_t)n) < 0)
 		return DCON_CLOSED;
 	return esc ? DCON_DETACHED : DCON_GOING;
 }
 
 /* daemon → stdout. */
-static enum dconsole_end dconsole_to_stdout(struct dconsole *d)
+static enum cconsole_end cconsole_to_stdout(struct cconsole *d)
 {
 	char buf[4096];
-	ssize_t n = dconsole_recv(d, buf, sizeof(buf));
+	ssize_t n = cconsole_recv(d, buf, sizeof(buf));
 
 	if (n == -EAGAIN)
 		return DCON_GOING;
@@ -261,14 +261,14 @@ static enum dconsole_end dconsole_to_stdout(struct dconsole *d)
 	return util_write_all(STDOUT_FILENO, buf, (size_t)n) < 0 ? DCON_FAILED : DCON_GOING;
 }
 
-static enum dconsole_end dconsole_relay(struct dconsole *d)
+static enum cconsole_end cconsole_relay(struct cconsole *d)
 {
 	struct pollfd p[3] = {
 		{ .fd = d->fd, .events = POLLIN },
 		{ .fd = d->sigfd, .events = POLLIN },
 		{ .fd = STDIN_FILENO, .events = POLLIN },
 	};
-	enum dconsole_end end = DCON_GOING;
+	enum cconsole_end end = DCON_GOING;
 
 	while (end == DCON_GOING) {
 		if (poll(p, 3, -1) < 0) {
@@ -285,29 +285,29 @@ static enum dconsole_end dconsole_relay(struct dconsole *d)
 			return DCON_DETACHED;
 		}
 		if (p[0].revents)
-			end = dconsole_to_stdout(d);
+			end = cconsole_to_stdout(d);
 		if (end == DCON_GOING && p[2].revents)
-			end = dconsole_from_stdin(d);
+			end = cconsole_from_stdin(d);
 	}
 	return end;
 }
 
-int dconsole_attach(struct dom_ctx *ctx, const char *dom, bool force)
+int cconsole_attach(struct dom_ctx *ctx, const char *dom, bool force)
 {
-	struct dconsole d = { .fd = -1, .sigfd = -1 };
-	enum dconsole_end end;
+	struct cconsole d = { .fd = -1, .sigfd = -1 };
+	enum cconsole_end end;
 	int rc = dom_connect(ctx);
 
 	if (rc == 0)
-		rc = dconsole_connect(&d, ctx->client);
+		rc = cconsole_connect(&d, ctx->client);
 	if (rc == 0)
-		rc = dconsole_upgrade(&d, ctx->client, dom, force);
+		rc = cconsole_upgrade(&d, ctx->client, dom, force);
 	if (rc < 0)
-		return dom_exit_code(rc);
+		return dclient_exit_code(rc);
 	fprintf(stderr, "Connected to domain '%s'\nEscape character is ^] (Ctrl + ])\n", dom);
-	rc = dconsole_term_setup(&d);
-	end = rc < 0 ? DCON_FAILED : dconsole_relay(&d);
-	dconsole_term_restore(&d);
+	rc = cconsole_term_setup(&d);
+	end = rc < 0 ? DCON_FAILED : cconsole_relay(&d);
+	cconsole_term_restore(&d);
 	switch (end) {
 	case DCON_GOING:
 	case DCON_DETACHED:
@@ -318,7 +318,7 @@ int dconsole_attach(struct dom_ctx *ctx, const char *dom, bool force)
 			"another client took the console with --force)\n", dom);
 		return DOM_EXIT_OK;
 	case DCON_FAILED:
-		dom_error("the console relay failed: %s", strerror(errno));
+		dclient_error("the console relay failed: %s", strerror(errno));
 		return DOM_EXIT_FAILED;
 	}
 	return DOM_EXIT_FAILED;
@@ -326,5 +326,5 @@ int dconsole_attach(struct dom_ctx *ctx, const char *dom, bool force)
 
 int dom_cmd_console(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dconsole_attach(ctx, a->pos[0], a->set & DOPT_BIT(DOPT_FORCE));
+	return cconsole_attach(ctx, a->pos[0], a->set & DOPT_BIT(DOPT_FORCE));
 }
