@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import TIMEOUT, domain_xml
+from conftest import CLI, TIMEOUT, Vmkitd, domain_xml
 
 MiB = 1 << 20
 TOO_LARGE = "the request body is larger than 1 MiB"
@@ -158,8 +158,7 @@ def test_rw_socket_refuses_other_users(vmkitd):
     assert vmkitd.api("GET", "/v1/version")["api"] == 1   # root still may
 
 
-def test_socket_modes_under_umask_0(tmp_path):
-    from conftest import Vmkitd
+def test_socket_modes_under_umask_0():
     d = Vmkitd()
     old = os.umask(0)
     try:
@@ -186,3 +185,12 @@ def test_names_like_digits_but_not_all(vmkitd):
     for name in ("123a", "1.2", "0x1"):
         assert vmkitd.api("POST", "/v1/domains", {"xml": domain_xml(name)})["name"] == name
         assert vmkitd.api("GET", f"/v1/domains/{name}")["name"] == name
+
+
+def test_cli_define_of_a_huge_file(vmkitd, tmp_path):
+    xml = domain_xml("big").replace("<devices>", "<!--" + "x" * (2 * MiB) + "-->\n  <devices>")
+    (tmp_path / "big.xml").write_text(xml)
+    r = subprocess.run([CLI, "-c", f"unix://{vmkitd.sock}", "define", str(tmp_path / "big.xml")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1 and r.stderr == f"vmkit: error: {TOO_LARGE}\n", r.stderr
+    assert vmkitd.api("GET", "/v1/domains?all=1") == {"domains": []}
