@@ -53,6 +53,23 @@ static void fuzz_check_result(int ret, const struct droute_req *req, const struc
 	fuzz_check(req->xml == NULL);
 }
 
+/* The route alone (what the read-only socket decides on before the body)
+ * agrees with the full parse: a request that parses has that route. */
+static void fuzz_check_match(const char *method, const char *path, int ret,
+			     const struct droute_req *full)
+{
+	struct droute_req req;
+	struct derr err = { 0 };
+	int mret = droute_match(method, path, &req, &err);
+
+	fuzz_check(mret == 0 || err.code == DERR_NO_ROUTE || err.code == DERR_METHOD_NOT_ALLOWED);
+	fuzz_check(mret == 0 || ret < 0);
+	if (ret == 0)
+		fuzz_check(req.id == full->id && req.write == full->write &&
+			   strcmp(req.dom, full->dom) == 0);
+	fuzz_check(req.xml == NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE", "PATCH", "" };
@@ -88,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = droute_parse(methods[data[0] % 6], path, args, nargs, blen ? body : NULL, blen,
 			   &req, &err);
 	fuzz_check_result(ret, &req, &err);
+	fuzz_check_match(methods[data[0] % 6], path, ret, &req);
 	if (ret == 0)
 		droute_req_free(&req);
 	free(buf);
