@@ -4,13 +4,19 @@ before looking at their bodies, the read-write socket's peer credentials,
 and domain names the API can address. No VM is started."""
 import json
 import os
+import pathlib
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
-from conftest import CLI, TIMEOUT, Vmkitd, domain_xml
+from conftest import CLI, TIMEOUT, VMKITD, VMM, Vmkitd, domain_xml
 
 MiB = 1 << 20
 TOO_LARGE = "the request body is larger than 1 MiB"
@@ -170,6 +176,50 @@ def test_socket_modes_under_umask_0():
         assert oct(os.stat(d.ro_sock).st_mode & 0o777) == "0o666"
     finally:
         d.finalize()
+
+
+@pytest.fixture
+def short_dir():
+    d = tempfile.mkdtemp(prefix="vd", dir="/tmp")   # unix socket paths are short
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_rw_socket_never_wider_than_0600(short_dir):
+    """bind() creates the socket file with the mode the umask leaves: the
+    umask in force at the bind of vmkitd.sock must already mask group and
+    others (a chmod afterwards leaves a window). Seen through strace."""
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed: the order of umask and bind cannot be seen")
+    run, trace = short_dir / "run", short_dir / "trace"
+    argv = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=umask,bind", VMKITD,
+            "--foreground", "--state-dir", str(short_dir / "state"), "--runtime-dir", str(run),
+            "--log-dir", str(short_dir / "log"), "--vmm", VMM]
+    err = open(short_dir / "err", "w")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                         preexec_fn=lambda: os.umask(0))
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (run / "vmkitd.pid").exists():
+            assert p.poll() is None and time.monotonic() < deadline, \
+                "vmkitd did not start: " + (short_dir / "err").read_text()
+            time.sleep(0.05)
+        os.kill(int((run / "vmkitd.pid").read_text()), signal.SIGTERM)
+        p.wait(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        err.close()
+    mask, seen = 0, False
+    for line in trace.read_text().splitlines():
+        m = re.search(r"umask\((0[0-7]*)\)", line)
+        if m:
+            mask = int(m.group(1), 8)
+        if re.search(r'bind\(.*/vmkitd\.sock"', line):
+            seen = True
+            assert mask & 0o077 == 0o077, f"umask {mask:o} at the bind: {line}"
+    assert seen, trace.read_text()
 
 
 @pytest.mark.parametrize("name", ["123", "0", "-web"])
