@@ -166,14 +166,19 @@ static uint64_t dstats_ticks_ns(uint64_t ticks)
 	return ticks * (DSTATS_NS_PER_S / (uint64_t)(hz > 0 ? hz : 100));
 }
 
-int dstats_proc_starttime(pid_t pid, uint64_t *ticks)
+static int dstats_proc_stat(pid_t pid, struct dstats_stat *st)
 {
 	char path[64];
-	struct dstats_stat st;
-	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ret = dstats_read_stat(path, &st);
+	return dstats_read_stat(path, st);
+}
+
+int dstats_proc_starttime(pid_t pid, uint64_t *ticks)
+{
+	struct dstats_stat st;
+	int ret = dstats_proc_stat(pid, &st);
+
 	if (ret == 0)
 		*ticks = st.starttime;
 	return ret;
@@ -181,12 +186,9 @@ int dstats_proc_starttime(pid_t pid, uint64_t *ticks)
 
 int dstats_proc_cpu_ns(pid_t pid, uint64_t *ns)
 {
-	char path[64];
 	struct dstats_stat st;
-	int ret;
+	int ret = dstats_proc_stat(pid, &st);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ret = dstats_read_stat(path, &st);
 	if (ret == 0)
 		*ns = dstats_ticks_ns(st.utime + st.stime);
 	return ret;
