@@ -7,7 +7,7 @@
 #   scripts/deps.sh bench   what bench/vmkitd compares with (libvirt 9.0, qemu driver)
 set -eu
 need_run="meson ninja-build gcc pkg-config libjansson-dev zlib1g-dev libzstd-dev libxml2-dev liburing-dev libmicrohttpd-dev libcurl4-gnutls-dev"
-need_check="$need_run libcmocka-dev clang python3 python3-pytest acpica-tools qemu-system-x86 qemu-utils xz-utils e2fsprogs iproute2"
+need_check="$need_run libcmocka-dev clang python3 python3-pytest acpica-tools qemu-system-x86 qemu-utils xz-utils e2fsprogs iproute2 strace"
 need_linux="linux-source-6.1 busybox-static make gcc libc6-dev bc bison flex libelf-dev lz4 xz-utils patch python3"
 need_check="$need_check $need_linux"
 need_bench="libvirt-daemon-system libvirt-clients python3-libvirt qemu-system-x86"
