@@ -204,13 +204,9 @@ static int ddom_conflict_locked(struct vmkitd *d, struct ddom *tmp, bool transie
 	return 0;
 }
 
-/* Replace the stored definition of dom (same name, same UUID). */
-static int ddom_redefine_locked(struct ddom *dom, struct domain_xml *dx, struct derr *err)
+/* Replace the definition of dom (same name, same UUID; stored already). */
+static void ddom_redefine_locked(struct ddom *dom, struct domain_xml *dx)
 {
-	int ret = ddom_store(dom, dx, true, err);
-
-	if (ret < 0)
-		return ret;
 	if (dom->def != dom->run)
 		domain_xml_free(dom->def);
 	dom->def = dx;
@@ -222,14 +218,31 @@ static int ddom_redefine_locked(struct ddom *dom, struct domain_xml *dx, struct 
 		dom->persistent = true;
 	}
 	ddom_event(dom, "defined", "updated");
+}
+
+/* Into the table: dx replaces same's definition (same = NULL, or one that
+ * left the table meanwhile: dom is inserted). dx is then owned. */
+static int ddom_define_locked(struct ddom *dom, struct ddom *same, struct domain_xml *dx,
+			      bool transient, struct derr *err)
+{
+	if (same && !same->removed) {
+		ddom_redefine_locked(same, dx);
+		return 0;
+	}
+	if (ddom_insert_locked(dom->d, dom) < 0)
+		return derr_set(err, DERR_INTERNAL, "out of memory");
+	if (!transient)
+		ddom_event(dom, "defined", "added");
 	return 0;
 }
 
+/* Checked against the table under vmkitd.lock, stored under store only
+ * (the fsync does not hold up the API), then put in the table. */
 int ddom_define(struct vmkitd *d, const char *xml, bool transient, struct ddom **out,
 		struct derr *err)
 {
 	struct domain_xml *dx;
-	struct ddom *dom, *same;
+	struct ddom *dom, *same = NULL;
 	int ret;
 
 	ret = ddom_parse(xml, &dx, err);
@@ -240,81 +253,111 @@ int ddom_define(struct vmkitd *d, const char *xml, bool transient, struct ddom *
 		domain_xml_free(dx);
 		return derr_set(err, DERR_INTERNAL, "out of memory");
 	}
+	pthread_mutex_lock(&d->store);
 	pthread_mutex_lock(&d->lock);
 	ret = ddom_conflict_locked(d, dom, transient, &same, err);
-	if (ret == 0 && same) {
-		dom->def = NULL;
-		ret = ddom_redefine_locked(same, dx, err);
-		dx = ret < 0 ? dx : NULL;
-		ddom_free(dom);
-		domain_xml_free(dx);
-		dom = ret < 0 ? NULL : same;
-	} else if (ret == 0) {
-		ret = ddom_store(dom, dx, !transient, err);
-		if (ret == 0 && ddom_insert_locked(d, dom) < 0)
-			ret = derr_set(err, DERR_INTERNAL, "out of memory");
-		if (ret == 0 && !transient)
-			ddom_event(dom, "defined", "added");
-	}
-	if (ret == 0)
-		dom->refs++;
+	if (same)
+		same->refs++;
 	pthread_mutex_unlock(&d->lock);
-	if (ret < 0 && !same)
+	if (ret == 0)
+		ret = ddom_store(dom, dx, !transient, err);
+	pthread_mutex_lock(&d->lock);
+	if (ret == 0)
+		ret = ddom_define_locked(dom, same, dx, transient, err);
+	if (ret == 0 && same && !same->removed) {
+		dom->def = NULL;   /* dx went to same */
 		ddom_free(dom);
-	*out = ret < 0 ? NULL : dom;
+		dom = same;        /* with the reference taken above, now the caller's */
+		same = NULL;
+	} else if (ret < 0) {
+		ddom_free(dom);
+		dom = NULL;
+	} else {
+		dom->refs++;       /* the caller's */
+	}
+	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->store);
+	if (same)
+		ddom_put(same);
+	*out = dom;
 	return ret;
 }
 
+/* Called with op held: the flag file changes under store only. */
 int ddom_set_autostart(struct ddom *dom, bool on, struct derr *err)
 {
 	char path[PATH_MAX];
-	int ret = 0;
+	bool transient;
+	int ret;
 
 	pthread_mutex_lock(&dom->d->lock);
-	if (!dom->persistent) {
-		ret = derr_set(err, DERR_OPERATION_INVALID, "domain '%s' is transient: only "
-			       "persistent domains can autostart", dom->name);
-		goto out;
-	}
-	ddom_path(dom, DDOM_AUTOSTART, path, sizeof(path));
-	ret = on ? dstore_write_file(path, "", 0) : unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	if (ret < 0)
-		ret = derr_set(err, DERR_INTERNAL, "cannot %s %s: %s", on ? "write" : "remove",
-			       path, strerror(-ret));
-	else
-		dom->autostart = on;
-out:
+	transient = !dom->persistent;
 	pthread_mutex_unlock(&dom->d->lock);
+	if (transient)
+		return derr_set(err, DERR_OPERATION_INVALID, "domain '%s' is transient: only "
+				"persistent domains can autostart", dom->name);
+	ddom_path(dom, DDOM_AUTOSTART, path, sizeof(path));
+	pthread_mutex_lock(&dom->d->store);
+	ret = on ? dstore_write_file(path, "", 0) : dstore_unlink(path);
+	pthread_mutex_unlock(&dom->d->store);
+	if (ret < 0)
+		return derr_set(err, DERR_INTERNAL, "cannot %s %s: %s", on ? "write" : "remove",
+				path, strerror(-ret));
+	pthread_mutex_lock(&dom->d->lock);
+	dom->autostart = on;
+	pthread_mutex_unlock(&dom->d->lock);
+	return 0;
+}
+
+/* The stored definition leaves (store held, not vmkitd.lock); a running
+ * domain's text moves to RUNTIME/UUID.xml first (it becomes transient). */
+static int ddom_unstore(struct ddom *dom, bool active, struct derr *err)
+{
+	char path[PATH_MAX];
+	int ret = active ? ddom_store(dom, dom->def, false, err) : 0;
+
+	ddom_path(dom, DDOM_DEF, path, sizeof(path));
+	if (ret == 0 && (ret = dstore_unlink(path)) < 0)
+		return derr_set(err, DERR_INTERNAL, "cannot remove %s: %s", path, strerror(-ret));
+	ddom_path(dom, DDOM_AUTOSTART, path, sizeof(path));
+	if (ret == 0 && dstore_unlink(path) < 0)
+		log_warn("cannot remove %s (domain '%s' is undefined)", path, dom->name);
 	return ret;
 }
 
+/* Called with op held (no start or redefinition meanwhile; the domain may
+ * stop on its own). */
 int ddom_undefine(struct ddom *dom, struct derr *err)
 {
 	struct vmkitd *d = dom->d;
-	char path[PATH_MAX], apath[PATH_MAX];
-	int ret = 0;
+	char path[PATH_MAX];
+	bool persistent, active;
+	int ret;
 
+	pthread_mutex_lock(&d->store);
 	pthread_mutex_lock(&d->lock);
-	if (!dom->persistent) {
-		pthread_mutex_unlock(&d->lock);
+	persistent = dom->persistent;
+	active = dstate_active(dom->state);
+	pthread_mutex_unlock(&d->lock);
+	if (!persistent) {
+		pthread_mutex_unlock(&d->store);
 		return derr_set(err, DERR_OPERATION_INVALID, "domain '%s' is transient: it goes "
 				"away when it stops", dom->name);
 	}
-	ddom_path(dom, DDOM_DEF, path, sizeof(path));
-	ddom_path(dom, DDOM_AUTOSTART, apath, sizeof(apath));
-	if (dstate_active(dom->state))
-		ret = ddom_store(dom, dom->def, false, err);
-	if (ret == 0 && unlink(path) < 0 && errno != ENOENT)
-		ret = derr_set(err, DERR_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
+	ret = ddom_unstore(dom, active, err);
+	pthread_mutex_lock(&d->lock);
 	if (ret == 0) {
-		unlink(apath);
 		dom->autostart = false;
 		ddom_event(dom, "undefined", "removed");
 		dom->persistent = false;
-		if (!dstate_active(dom->state))
+		if (!dstate_active(dom->state)) {
+			ddom_path(dom, DDOM_TXML, path, sizeof(path));
+			unlink(path);   /* it stopped meanwhile */
 			ddom_remove_locked(dom);
+		}
 	}
 	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->store);
 	return ret;
 }
 

@@ -313,16 +313,19 @@ static int drun_write_config(struct ddom *dom, const struct domain_def *def, boo
 	return 0;
 }
 
-static int drun_next_id_locked(struct vmkitd *d, long long *id)
+/* The next domain id, persisted first (store held, not vmkitd.lock). */
+static int drun_next_id(struct vmkitd *d, long long *id)
 {
 	char path[PATH_MAX], buf[32];
-	int n = snprintf(buf, sizeof(buf), "%lld\n", d->last_id + 1);
-	int ret;
+	int n, ret;
 
+	pthread_mutex_lock(&d->store);
+	n = snprintf(buf, sizeof(buf), "%lld\n", d->last_id + 1);
 	snprintf(path, sizeof(path), "%s/lastid", d->cfg.state_dir);
 	ret = dstore_write_file(path, buf, (size_t)n);
 	if (ret == 0)
 		*id = ++d->last_id;
+	pthread_mutex_unlock(&d->store);
 	return ret;
 }
 
@@ -333,13 +336,15 @@ static int drun_prepare(struct ddom *dom, const struct domain_def *def, bool pau
 {
 	struct vmkitd *d = dom->d;
 	int ret = drun_check_host(def, err);
+	long long id = 0;
 
 	if (ret == 0)
 		ret = drun_taps_create(dom, def, err);
-	pthread_mutex_lock(&d->lock);
-	if (ret == 0 && drun_next_id_locked(d, &dom->id) < 0)
+	if (ret == 0 && drun_next_id(d, &id) < 0)
 		ret = derr_set(err, DERR_INTERNAL, "cannot write %s/lastid", d->cfg.state_dir);
-	dom->cid = (uint32_t)dom->id + 2;
+	pthread_mutex_lock(&d->lock);
+	dom->id = id;
+	dom->cid = (uint32_t)id + 2;
 	pthread_mutex_unlock(&d->lock);
 	if (ret == 0)
 		ret = drun_write_config(dom, def, paused, err);

@@ -69,6 +69,13 @@ int dstore_write_runtime(const char *path, const void *data, size_t len)
 	return dstore_write(path, data, len, false);
 }
 
+int dstore_unlink(const char *path)
+{
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return dstore_fsync_dir(path);
+}
+
 int dstore_write_json(const char *path, json_t *j)
 {
 	char *text = json_dumps(j, JSON_COMPACT);

@@ -14,6 +14,9 @@ int dstore_write_file(const char *path, const void *data, size_t len);
 /* Atomically but without fsync: the runtime dir, whose files describe
  * processes that a host crash ends anyway. */
 int dstore_write_runtime(const char *path, const void *data, size_t len);
+/* Remove path (a missing one is fine) and fsync its directory, so that the
+ * removal survives a host crash: the state dir. 0 or -errno. */
+int dstore_unlink(const char *path);
 /* json_dumps + dstore_write_runtime. */
 int dstore_write_json(const char *path, json_t *j);
 /* Read a JSON object (at most 16 MiB). 0 or -errno (-EINVAL: not a JSON

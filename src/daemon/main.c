@@ -350,7 +350,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);   /* every thread: signalfd only */
 	xmlInitParser();
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.store, NULL);
 	ret = main_run(&d, notify);
+	pthread_mutex_destroy(&d.store);
 	pthread_mutex_destroy(&d.lock);
 	xmlCleanupParser();
 	if (notify >= 0)

@@ -3,8 +3,10 @@
  * HTTP servers; nothing is global. Locking: vmkitd.lock guards the domain
  * table and every field of every ddom; a ddom's op lock serialises the
  * long actions on that domain (start, destroy; a shutdown waits without it) so
- * that one slow domain never blocks the others; op is always taken before
- * vmkitd.lock. See docs/architecture.md "vmkitd". */
+ * that one slow domain never blocks the others; vmkitd.store serialises
+ * the durable (fsync'd) writes to the state dir (definitions, autostart
+ * flags, lastid) so that they happen without vmkitd.lock: a list never
+ * waits for the disk. Order: op, then store, then vmkitd.lock. See docs/architecture.md "vmkitd". */
 #ifndef VMKIT_VMKITD_H
 #define VMKIT_VMKITD_H
 
@@ -66,9 +68,10 @@ struct ddom {
 struct vmkitd {
 	struct vmkitd_config cfg;
 	pthread_mutex_t lock;
+	pthread_mutex_t store;        /* state-dir writes (see above) */
 	struct ddom **doms;
 	size_t ndoms, cap;
-	long long last_id;            /* persisted in STATE/lastid */
+	long long last_id;            /* persisted in STATE/lastid (store held) */
 	struct devent_ring events;
 	struct evloop *loop;
 	pthread_t loop_thread;        /* the watcher, which runs the loop */

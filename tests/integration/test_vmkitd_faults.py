@@ -229,3 +229,32 @@ def test_shutdown_wait_ends_when_the_client_leaves(vmkitd, kvm):
     wait_for(lambda: "the client waiting for its shutdown left" in d.stderr(), "the wait to end")
     assert info(d, "sl")["state"] == "running" and alive(st["pid"])
     assert d.api("POST", "/v1/domains/sl/destroy")["state"] == "shutoff"
+
+
+def test_concurrent_defines(vmkitd):
+    """Definitions are stored outside vmkitd's main lock: concurrent defines
+    of one name with different UUIDs still give exactly one domain (the
+    others 409), with one UUID they are redefinitions; autostart and
+    undefine keep the state dir in step."""
+    from concurrent.futures import ThreadPoolExecutor
+    from conftest import domain_xml
+    d = vmkitd
+    uuids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 9)]
+    with ThreadPoolExecutor(8) as ex:
+        res = list(ex.map(lambda u: d.call("POST", "/v1/domains",
+                                           {"xml": domain_xml("same", uuid=u)}), uuids))
+    assert sorted(st for st, _ in res) == [201] + [409] * 7, res
+    winner = next(out["uuid"] for st, out in res if st == 201)
+    with ThreadPoolExecutor(8) as ex:
+        res = list(ex.map(lambda i: d.call("POST", "/v1/domains", {"xml": domain_xml(
+            "same", uuid=winner, memory=str(64 + i))}), range(8)))
+    assert [st for st, _ in res] == [201] * 8, res
+    assert [x["uuid"] for x in d.api("GET", "/v1/domains?all=1")["domains"]] == [winner]
+    assert os.listdir(os.path.join(d.state_dir, "domains")) == [winner + ".xml"]
+    d.api("PUT", "/v1/domains/same/autostart", {"autostart": True})
+    assert os.listdir(os.path.join(d.state_dir, "autostart")) == [winner]
+    d.api("DELETE", "/v1/domains/same")
+    assert os.listdir(os.path.join(d.state_dir, "domains")) == []
+    assert os.listdir(os.path.join(d.state_dir, "autostart")) == []
+    ev = [(e["event"], e["detail"]) for e in d.events()]
+    assert ev == [("defined", "added")] + [("defined", "updated")] * 8 + [("undefined", "removed")]
