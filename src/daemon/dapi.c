@@ -60,6 +60,8 @@ struct dapi_ctx {
 	unsigned status;             /* of answer */
 	json_t *answer;
 	struct MHD_Response *resp;   /* a special response (stream, text, upgrade) */
+	bool upgrade_pending;        /* the upgrade handler holds a ddom reference it
+	                              * has not used yet (the client may leave first) */
 	pid_t wait_pid;              /* after the op lock: wait for this VMM to end */
 	int wait_s;
 };
@@ -370,8 +372,19 @@ static void dapi_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 			  struct MHD_UpgradeResponseHandle *urh)
 {
 	struct ddom *dom = cls;
+	struct dapi_ctx *c = con_cls;   /* completed only after this (upgraded) */
 
+	c->upgrade_pending = false;
 	dconsole_attach(dom, sock, urh, extra_in, extra_in_size);
+	ddom_put(dom);
+}
+
+/* The upgrade handler's reference and the console reservation, unused. */
+static void dapi_upgrade_drop(struct ddom *dom)
+{
+	pthread_mutex_lock(&dom->d->lock);
+	dconsole_unreserve_locked(dom);
+	pthread_mutex_unlock(&dom->d->lock);
 	ddom_put(dom);
 }
 
@@ -385,8 +398,10 @@ static int dapi_console(struct dapi_ctx *c)
 				"send 'Connection: Upgrade' and 'Upgrade: vmkit-console'");
 	pthread_mutex_lock(&c->d->lock);
 	ret = dconsole_reserve_locked(c->dom, c->req.force);
-	if (ret == 0)
+	if (ret == 0) {
 		c->dom->refs++;   /* the upgrade handler's */
+		c->upgrade_pending = true;
+	}
 	pthread_mutex_unlock(&c->d->lock);
 	if (ret == -ENODEV)
 		return derr_set(&c->err, DERR_OPERATION_INVALID, "domain '%s' has no pty console",
@@ -396,7 +411,8 @@ static int dapi_console(struct dapi_ctx *c)
 				"of domain '%s' (force=1 takes it over)", c->dom->name);
 	c->resp = MHD_create_response_for_upgrade(dapi_upgraded, c->dom);
 	if (!c->resp) {
-		ddom_put(c->dom);
+		c->upgrade_pending = false;
+		dapi_upgrade_drop(c->dom);
 		return derr_set(&c->err, DERR_INTERNAL, "cannot create the upgrade response");
 	}
 	MHD_add_response_header(c->resp, MHD_HTTP_HEADER_UPGRADE, "vmkit-console");
@@ -641,6 +657,8 @@ static void dapi_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
 	if (!c)
 		return;
+	if (c->upgrade_pending)   /* the client left before the 101 */
+		dapi_upgrade_drop(c->dom);
 	if (c->dom)
 		ddom_put(c->dom);
 	if (c->resp)

@@ -264,6 +264,12 @@ int dconsole_reserve_locked(struct ddom *dom, bool force)
 	return 0;
 }
 
+void dconsole_unreserve_locked(struct ddom *dom)
+{
+	if (dom->console)
+		dom->console->reserved_ns = 0;
+}
+
 void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,
 		     const char *extra, size_t extra_len)
 {

@@ -29,6 +29,8 @@ void dconsole_close_locked(struct ddom *dom, bool now);
  * pty console), -EBUSY (a client is attached and !force). With force the
  * attached client is disconnected. */
 int dconsole_reserve_locked(struct ddom *dom, bool force);
+/* Give up a reservation that will not be used (vmkitd.lock held). */
+void dconsole_unreserve_locked(struct ddom *dom);
 /* The upgraded socket of the reserved client (any thread; takes the lock).
  * extra: bytes that came after the request, for the guest. */
 void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,

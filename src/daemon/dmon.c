@@ -1,5 +1,6 @@
 /* dmon: the VMM's event stream -> API events (dmon.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,6 +70,14 @@ static void dmon_on_read(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&m->dom->d->lock);
 }
 
+/* Has the VMM ended (its pidfd is readable)? */
+static bool dmon_vmm_ended(const struct ddom *dom)
+{
+	struct pollfd p = { .fd = dom->pidfd, .events = POLLIN };
+
+	return dom->pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 int dmon_open_locked(struct ddom *dom)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -87,8 +96,9 @@ int dmon_open_locked(struct ddom *dom)
 	if (ret == 0)
 		ret = evloop_add(dom->d->loop, m->fd, EPOLLIN, dmon_on_read, m);
 	if (ret < 0) {
-		log_warn("domain '%s': cannot listen to its VMM's events: %s", dom->name,
-			 strerror(-ret));
+		if (!dmon_vmm_ended(dom))   /* else its end is on its way: nothing to say */
+			log_warn("domain '%s': cannot listen to its VMM's events: %s", dom->name,
+				 strerror(-ret));
 		if (m->fd >= 0)
 			close(m->fd);
 		free(m);

@@ -52,13 +52,7 @@ static bool drun_wait_gone_locked(struct ddom *dom, pid_t pid, unsigned timeout_
 
 	if (pid <= 0)
 		return true;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	util_deadline(&ts, timeout_ms);
 	while (dom->pid == pid && !dom->d->stopping)
 		if (pthread_cond_timedwait(&dom->cond, &dom->d->lock, &ts) == ETIMEDOUT)
 			break;
@@ -373,6 +367,7 @@ static int drun_spawn(struct ddom *dom, bool paused, bool autostart, pid_t *pidp
 	ret = dvmm_spawn(d->cfg.vmm, cfg, log, &pid, msg, sizeof(msg));
 	if (ret < 0) {
 		drun_taps_delete(dom);
+		drun_unlink(dom, DDOM_CONFIG);
 		return derr_set(err, DERR_VMM_FAILED, "%s", msg);
 	}
 	fd = drun_pidfd_open(pid);

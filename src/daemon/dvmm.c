@@ -22,6 +22,11 @@
 
 extern char **environ;
 
+/* A clean start for the VMM: empty signal mask (vmkitd blocks SIGTERM and
+ * SIGINT for its signalfd) and default dispositions for the signals vmkitd
+ * changed. SIGPIPE is reset to SIG_DFL on purpose, not left ignored: the
+ * VMM ignores it itself (vm.c, before any socket exists), and a child of
+ * vmkitd should not depend on what vmkitd happened to inherit or set. */
 static int dvmm_spawn_attrs(posix_spawnattr_t *attr)
 {
 	sigset_t none, def;

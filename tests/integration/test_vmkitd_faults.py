@@ -258,3 +258,44 @@ def test_concurrent_defines(vmkitd):
     assert os.listdir(os.path.join(d.state_dir, "autostart")) == []
     ev = [(e["event"], e["detail"]) for e in d.events()]
     assert ev == [("defined", "added")] + [("defined", "updated")] * 8 + [("undefined", "removed")]
+
+
+def test_console_clients_that_leave_before_the_upgrade(vmkitd, kvm):
+    """Clients that send the console upgrade and hang up at once leave no
+    reservation (the next client attaches without force) and no domain
+    reference (a transient domain is freed once destroyed: vmkitd's clean
+    exit under ASan checks it)."""
+    import socket
+    from conftest import domain_xml
+    from test_vmkitd import console_open, recv_until
+    d = vmkitd
+    d.api("POST", "/v1/domains/create", {"xml": domain_xml("cl", workload="echo")})
+    for _ in range(20):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock)
+        s.sendall(b"GET /v1/domains/cl/console HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: vmkit-console\r\n\r\n")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        s.close()      # RST
+    st, s = console_open(d, "cl")
+    assert st == 101
+    s.sendall(b"hi\r")
+    recv_until(s, b"hi")
+    s.close()
+    d.api("POST", "/v1/domains/cl/destroy")
+    d.stop()           # exit 0: nothing leaked
+
+
+def test_vmm_that_cannot_be_spawned_leaves_no_files(vmkitd):
+    """--vmm names nothing runnable: start fails (vmm-failed, shutoff/failed)
+    and leaves no --config file or any other runtime file behind."""
+    d = vmkitd
+    normal = d.argv()
+    d.argv = lambda: [os.path.join(d.base, "no-such-vmm") if a == VMM else a for a in normal]
+    d.restart()
+    define(d, "nv")
+    st, code, msg = err(d, "POST", "/v1/domains/nv/start")
+    assert (st, code) == (502, "vmm-failed") and "no-such-vmm" in msg, msg
+    i = info(d, "nv")
+    assert (i["state"], i["reason"], i["pid"]) == ("shutoff", "failed", None), i
+    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
