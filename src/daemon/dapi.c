@@ -476,6 +476,7 @@ static int dapi_dispatch(struct dapi_ctx *c, const char *method, const char *url
 	if (ret == 0 && c->wait_pid)
 		ret = dapi_info_answer(c, drun_wait_stopped(c->dom, c->wait_pid, c->wait_s,
 							    dapi_conn_left, c, &c->err));
+	devent_reserve_ahead(&c->d->events);   /* no lock held: the seq file's fsync */
 	return ret;
 }
 

@@ -33,7 +33,7 @@ static int devent_load_seq(struct devent_ring *ring)
 	if (ret < 0)
 		return -EINVAL;
 	ring->next = ring->oldest = v + 1;
-	ring->reserved = v;
+	ring->reserved = ring->written = v;
 	return 0;
 }
 
@@ -55,6 +55,7 @@ int devent_init(struct devent_ring *ring, size_t capacity, const char *seq_path)
 	if (ret < 0)
 		goto fail;
 	pthread_mutex_init(&ring->lock, NULL);
+	pthread_mutex_init(&ring->file_lock, NULL);
 	pthread_cond_init(&ring->cond, NULL);
 	return 0;
 fail:
@@ -78,6 +79,7 @@ void devent_fini(struct devent_ring *ring)
 	free(ring->seqs);
 	free(ring->seq_path);
 	pthread_cond_destroy(&ring->cond);
+	pthread_mutex_destroy(&ring->file_lock);
 	pthread_mutex_destroy(&ring->lock);
 }
 
@@ -104,19 +106,58 @@ static char *devent_line(uint64_t seq, json_t *domain, const char *event, const 
 	return line;
 }
 
-/* Keep the seq file ahead of the numbers handed out. Called locked. */
-static int devent_reserve(struct devent_ring *ring)
+/* The seq file only grows (two writers may race: the larger value wins). */
+static int devent_write_seq(struct devent_ring *ring, uint64_t v)
 {
 	char buf[32];
-	int n;
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
+	int ret = 0;
+
+	pthread_mutex_lock(&ring->file_lock);
+	if (v > ring->written)
+		ret = dstore_write_file(ring->seq_path, buf, (size_t)n);
+	if (ret == 0)
+		ring->written = MAX(ring->written, v);
+	pthread_mutex_unlock(&ring->file_lock);
+	return ret;
+}
+
+/* Keep the seq file ahead of the numbers handed out. Called locked; only
+ * writes when devent_reserve_ahead did not keep up. */
+static int devent_reserve(struct devent_ring *ring)
+{
+	uint64_t v = ring->next + DEVENT_RESERVE - 1;
 
 	if (!ring->seq_path || ring->next <= ring->reserved)
 		return 0;
-	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", ring->next + DEVENT_RESERVE - 1);
-	if (dstore_write_file(ring->seq_path, buf, (size_t)n) < 0)
+	if (devent_write_seq(ring, v) < 0)
 		return -EIO;
-	ring->reserved = ring->next + DEVENT_RESERVE - 1;
+	ring->reserved = MAX(ring->reserved, v);
 	return 0;
+}
+
+void devent_reserve_ahead(struct devent_ring *ring)
+{
+	uint64_t v = 0;
+	int ret;
+
+	pthread_mutex_lock(&ring->lock);
+	if (ring->seq_path && !ring->reserving &&
+	    ring->next + DEVENT_RESERVE / 2 > ring->reserved) {
+		ring->reserving = true;
+		v = ring->next + DEVENT_RESERVE - 1;
+	}
+	pthread_mutex_unlock(&ring->lock);
+	if (!v)
+		return;
+	ret = devent_write_seq(ring, v);
+	if (ret < 0)
+		log_warn("cannot write %s: %s", ring->seq_path, strerror(-ret));
+	pthread_mutex_lock(&ring->lock);
+	ring->reserving = false;
+	if (ret == 0)
+		ring->reserved = MAX(ring->reserved, v);   /* durable now */
+	pthread_mutex_unlock(&ring->lock);
 }
 
 int devent_emit(struct devent_ring *ring, const char *name, const char *uuid,

@@ -23,6 +23,11 @@ struct devent_ring {
 	uint64_t next;             /* the next event's seq */
 	uint64_t oldest;           /* oldest retained seq (== next when empty) */
 	uint64_t reserved;         /* highest seq covered by the seq file */
+	bool reserving;            /* devent_reserve_ahead is writing */
+	uint64_t written;          /* the value in the seq file (file_lock) */
+	pthread_mutex_t file_lock; /* one writer of the seq file at a time; never
+	                            * waited for while holding lock elsewhere than
+	                            * in devent_emit's fallback */
 	char *seq_path;            /* NULL: not persisted (tests) */
 	bool stopping;
 };
@@ -36,6 +41,12 @@ void devent_fini(struct devent_ring *ring);
  * -errno (the seq file could not be written: the event is still kept). */
 int devent_emit(struct devent_ring *ring, const char *name, const char *uuid,
 		const char *event, const char *detail);
+
+/* Extend the reservation before it runs out: called where no lock is held
+ * (after a request, after an exit was handled), so that devent_emit, which
+ * runs under vmkitd.lock, writes (and fsyncs) the seq file only when a
+ * burst outran this. */
+void devent_reserve_ahead(struct devent_ring *ring);
 
 /* Copy retained events with seq > *after into a malloc'd NDJSON text
  * (*out, *len; NULL/0 when none), at most max_bytes unless one line is

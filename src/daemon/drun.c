@@ -230,12 +230,14 @@ static void drun_stopped_locked(struct ddom *dom)
 static void drun_on_exit(void *opaque, uint32_t events)
 {
 	struct ddom *dom = opaque;
+	struct vmkitd *d = dom->d;
 
-	pthread_mutex_lock(&dom->d->lock);
+	pthread_mutex_lock(&d->lock);
 	if (dom->pid)
 		drun_stopped_locked(dom);
-	pthread_mutex_unlock(&dom->d->lock);
+	pthread_mutex_unlock(&d->lock);
 	ddom_put(dom);   /* the watch's reference */
+	devent_reserve_ahead(&d->events);
 }
 
 static int drun_watch_locked(struct ddom *dom)

@@ -159,6 +159,18 @@ static void test_ring(void **state)
 	devent_fini(&ring);
 }
 
+static unsigned long long seq_file(const char *path)
+{
+	uint8_t *buf;
+	size_t len;
+	unsigned long long v;
+
+	assert_int_equal(util_read_file(path, 64, &buf, &len), 0);
+	v = strtoull((char *)buf, NULL, 10);
+	free(buf);
+	return v;
+}
+
 static void test_seq_persisted(void **state)
 {
 	char dir[] = "/tmp/test_dcoreXXXXXX", path[64];
@@ -180,6 +192,20 @@ static void test_seq_persisted(void **state)
 	assert_int_equal(devent_last(&ring), 2);
 	devent_emit(&ring, "a", "u", "stopped", "shutdown");
 	assert_int_equal(devent_last(&ring), 3);
+	devent_fini(&ring);
+	/* reserve-ahead (outside vmkitd.lock) keeps the file ahead, so that
+	 * devent_emit rarely writes it; the file never goes back */
+	assert_int_equal(devent_init(&ring, 8, path), 0);   /* next = 4 */
+	devent_reserve_ahead(&ring);                          /* 4 + 32 > 3: write */
+	assert_int_equal(seq_file(path), 4 + DEVENT_RESERVE - 1);
+	for (int i = 0; i < DEVENT_RESERVE / 2; i++)
+		devent_emit(&ring, "a", "u", "suspended", "paused");
+	assert_int_equal(seq_file(path), 4 + DEVENT_RESERVE - 1);   /* emit did not write */
+	devent_reserve_ahead(&ring);
+	assert_int_equal(seq_file(path), 4 + DEVENT_RESERVE / 2 + DEVENT_RESERVE - 1);
+	for (int i = 0; i < DEVENT_RESERVE * 2; i++)               /* a burst: emit's own */
+		devent_emit(&ring, "a", "u", "resumed", "unpaused");
+	assert_true(seq_file(path) >= devent_last(&ring));
 	devent_fini(&ring);
 	assert_int_equal(dstore_write_file(path, "junk\n", 5), 0);
 	assert_int_equal(devent_init(&ring, 8, path), -EINVAL);
