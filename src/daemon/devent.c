@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -78,6 +79,9 @@ void devent_fini(struct devent_ring *ring)
 	free(ring->lines);
 	free(ring->seqs);
 	free(ring->seq_path);
+	if (ring->last_path)
+		unlink(ring->last_path);   /* the seq file is exact now */
+	free(ring->last_path);
 	pthread_cond_destroy(&ring->cond);
 	pthread_mutex_destroy(&ring->file_lock);
 	pthread_mutex_destroy(&ring->lock);
@@ -160,6 +164,38 @@ void devent_reserve_ahead(struct devent_ring *ring)
 	pthread_mutex_unlock(&ring->lock);
 }
 
+int devent_track_last(struct devent_ring *ring, const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	uint64_t v;
+
+	ring->last_path = strdup(path);
+	if (!ring->last_path)
+		return -ENOMEM;
+	if (util_read_file(path, 64, &buf, &len) < 0)
+		return 0;
+	while (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	if (util_parse_uint((char *)buf, 0, UINT64_MAX / 2, &v) == 0 && v < ring->next - 1 &&
+	    ring->next == ring->oldest) {
+		ring->gap_lo = v;
+		ring->gap_hi = ring->next - 1;
+	}
+	free(buf);
+	return 0;
+}
+
+/* The newest seq to the runtime file (ring locked). */
+static void devent_write_last(struct devent_ring *ring)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", ring->next - 1);
+
+	if (ring->last_path && dstore_write_runtime(ring->last_path, buf, (size_t)n) < 0)
+		log_warn("cannot write %s", ring->last_path);
+}
+
 int devent_emit(struct devent_ring *ring, const char *name, const char *uuid,
 		const char *event, const char *detail)
 {
@@ -181,6 +217,7 @@ int devent_emit(struct devent_ring *ring, const char *name, const char *uuid,
 	ring->seqs[slot] = ring->next++;
 	if (ring->next - ring->oldest > ring->capacity)
 		ring->oldest = ring->next - ring->capacity;
+	devent_write_last(ring);
 	pthread_cond_broadcast(&ring->cond);
 	pthread_mutex_unlock(&ring->lock);
 	return ret;
@@ -205,7 +242,11 @@ static int devent_lost(struct devent_ring *ring, uint64_t *after, char **out, si
 	char detail[48], *line;
 	int ret;
 
-	snprintf(detail, sizeof(detail), "%" PRIu64 " events", ring->oldest - 1 - *after);
+	uint64_t n = ring->oldest - 1 - *after;
+
+	if (*after < ring->gap_lo && ring->oldest > ring->gap_hi)
+		n -= ring->gap_hi - ring->gap_lo;   /* numbers never used */
+	snprintf(detail, sizeof(detail), "%" PRIu64 " events", n);
 	line = devent_line(ring->oldest - 1, json_pack("{s:s,s:s}", "name", "", "uuid", ""),
 			   "lost", detail);
 	if (!line)
@@ -224,6 +265,8 @@ int devent_read(struct devent_ring *ring, uint64_t *after, size_t max_bytes,
 	*out = NULL;
 	*len = 0;
 	pthread_mutex_lock(&ring->lock);
+	if (*after >= ring->gap_lo && *after < ring->gap_hi)
+		*after = ring->gap_hi;   /* those numbers were never used */
 	if (*after + 1 < ring->oldest)
 		ret = devent_lost(ring, after, out, len);
 	for (uint64_t s = MAX(*after + 1, ring->oldest); ret == 0 && s < ring->next; s++) {

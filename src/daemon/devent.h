@@ -25,6 +25,9 @@ struct devent_ring {
 	uint64_t reserved;         /* highest seq covered by the seq file */
 	bool reserving;            /* devent_reserve_ahead is writing */
 	uint64_t written;          /* the value in the seq file (file_lock) */
+	char *last_path;           /* RUNTIME file with the newest seq (no fsync) */
+	uint64_t gap_lo, gap_hi;   /* (gap_lo, gap_hi]: numbers a crashed run
+	                            * reserved and never used (0, 0: none) */
 	pthread_mutex_t file_lock; /* one writer of the seq file at a time; never
 	                            * waited for while holding lock elsewhere than
 	                            * in devent_emit's fallback */
@@ -36,6 +39,11 @@ struct devent_ring {
  * -EINVAL, and the daemon refuses to start). 0 or -errno. */
 int devent_init(struct devent_ring *ring, size_t capacity, const char *seq_path);
 void devent_fini(struct devent_ring *ring);
+/* Keep the newest seq in path too (runtime dir, written without fsync on
+ * every event). Read first: after a crash of the previous vmkitd (not of
+ * the host) it tells which reserved numbers were never used, so a client
+ * that had seen everything is not told of "lost" events. 0 or -ENOMEM. */
+int devent_track_last(struct devent_ring *ring, const char *path);
 
 /* Append {"seq","time_ms","domain":{"name","uuid"},"event","detail"}; 0 or
  * -errno (the seq file could not be written: the event is still kept). */

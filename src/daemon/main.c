@@ -298,11 +298,14 @@ static int main_serve(struct vmkitd *d, int notify)
 
 static int main_run(struct vmkitd *d, int notify)
 {
-	char seq[PATH_MAX];
+	char seq[PATH_MAX], last[PATH_MAX];
 	int ret;
 
 	snprintf(seq, sizeof(seq), "%s/seq", d->cfg.state_dir);
 	ret = devent_init(&d->events, MAIN_EVENT_RING, seq);
+	snprintf(last, sizeof(last), "%s/seq.last", d->cfg.runtime_dir);
+	if (ret == 0 && devent_track_last(&d->events, last) < 0)
+		log_warn("out of memory: %s is not kept", last);
 	if (ret < 0) {
 		log_error("%s: %s (a sequence number is needed; fix or remove the file)", seq,
 			  ret == -EINVAL ? "not a number" : strerror(-ret));

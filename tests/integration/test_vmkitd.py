@@ -87,7 +87,7 @@ def test_lifecycle_shutdown_reaches_guest(vmkitd, kvm):
     ev = [(e["event"], e["detail"]) for e in d.events() if e["domain"]["name"] == "web"]
     assert ev == [("defined", "added"), ("started", "booted"), ("suspended", "paused"),
                   ("resumed", "unpaused"), ("stopped", "shutdown")]
-    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
     _, code, _ = err(d, "POST", "/v1/domains/web/shutdown")
     assert code == "operation-invalid"
 
@@ -327,7 +327,7 @@ def test_changes_while_down_are_reported(vmkitd, kvm):
     ev = {(e["domain"]["name"], e["event"], e["detail"]) for e in d.events()}
     assert {("off", "stopped", "shutdown"), ("killed", "stopped", "crashed"),
             ("gone", "stopped", "crashed")} <= ev
-    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
     assert killed["uuid"] in os.listdir(os.path.join(d.state_dir, "domains"))[0] or \
         killed["uuid"] + ".xml" in os.listdir(os.path.join(d.state_dir, "domains"))
 
@@ -661,7 +661,7 @@ def test_vmm_refuses_to_start(vmkitd, kvm):
     i = info(d, "huge")
     assert (i["state"], i["reason"], i["id"], i["pid"]) == ("shutoff", "failed", None, None)
     assert ("stopped", "failed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
-    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
 
 
 def test_runtime_dir_too_long(tmp_path):

@@ -107,7 +107,7 @@ def test_guest_that_powers_off_at_once(vmkitd, kvm):
         assert (i["state"], i["reason"], i["pid"]) == ("shutoff", "shutdown", None), i
     ev = [(e["event"], e["detail"]) for e in d.events() if e["event"] != "defined"]
     assert ev == [("started", "booted"), ("stopped", "shutdown")] * 30, ev
-    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
 
 
 def test_kill9_during_start_unready_vmm_is_killed(vmkitd, kvm):
@@ -299,7 +299,7 @@ def test_vmm_that_cannot_be_spawned_leaves_no_files(vmkitd):
     assert (st, code) == (502, "vmm-failed") and "no-such-vmm" in msg, msg
     i = info(d, "nv")
     assert (i["state"], i["reason"], i["pid"]) == ("shutoff", "failed", None), i
-    assert sorted(os.listdir(d.runtime_dir)) == ["vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+    assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
 
 
 # ---- review: tests that were missing ----
@@ -388,3 +388,21 @@ def test_net_counters_and_every_metrics_family(netns):
         d.api("POST", "/v1/domains/met/destroy")
     finally:
         d.finalize()
+
+
+def test_no_lost_event_after_a_crash_for_a_client_that_saw_everything(vmkitd):
+    """vmkitd killed -9: the next one continues after its reservation; a
+    client asking since the last event it saw gets no "lost" event (the
+    numbers in between were never used), one that missed an event does."""
+    d = vmkitd
+    define(d, "g1")
+    define(d, "g2")
+    last = d.events()[-1]["seq"]
+    d.kill9()
+    d.start()
+    define(d, "g3")
+    ev = d.events(since=last)
+    assert [(e["event"], e["domain"]["name"]) for e in ev] == [("defined", "g3")], ev
+    assert ev[0]["seq"] > last
+    ev = d.events(since=last - 1)
+    assert [e["event"] for e in ev] == ["lost", "defined"] and ev[0]["detail"] == "1 events", ev

@@ -173,8 +173,9 @@ static unsigned long long seq_file(const char *path)
 
 static void test_seq_persisted(void **state)
 {
-	char dir[] = "/tmp/test_dcoreXXXXXX", path[64];
+	char dir[] = "/tmp/test_dcoreXXXXXX", path[64], last[64], *text;
 	struct devent_ring ring;
+	uint64_t after;
 	uint8_t *buf;
 	size_t len;
 
@@ -207,6 +208,25 @@ static void test_seq_persisted(void **state)
 		devent_emit(&ring, "a", "u", "resumed", "unpaused");
 	assert_true(seq_file(path) >= devent_last(&ring));
 	devent_fini(&ring);
+	/* after a crash: seq holds the reservation, seq.last the newest used */
+	snprintf(last, sizeof(last), "%s/seq.last", dir);
+	assert_int_equal(dstore_write_file(path, "64\n", 3), 0);
+	assert_int_equal(dstore_write_file(last, "2\n", 2), 0);
+	assert_int_equal(devent_init(&ring, 8, path), 0);
+	assert_int_equal(devent_track_last(&ring, last), 0);
+	after = 2;   /* a client that saw everything: nothing lost */
+	assert_int_equal(devent_read(&ring, &after, 1 << 20, &text, &len), 0);
+	assert_null(text);
+	after = 1;   /* one that missed event 2: one lost, not 63 */
+	assert_int_equal(devent_read(&ring, &after, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "\"lost\"")) ;
+	assert_non_null(strstr(text, "\"1 events\""));
+	free(text);
+	devent_emit(&ring, "a", "u", "started", "booted");
+	assert_int_equal(devent_last(&ring), 65);
+	assert_int_equal(seq_file(last), 65);
+	devent_fini(&ring);
+	assert_int_equal(access(last, F_OK), -1);   /* a clean stop: seq is exact */
 	assert_int_equal(dstore_write_file(path, "junk\n", 5), 0);
 	assert_int_equal(devent_init(&ring, 8, path), -EINVAL);
 	unlink(path);
