@@ -837,6 +837,8 @@ static void drun_adopt_started_locked(struct ddom *dom, const char *status)
 	drun_write_pid_locked(dom);
 	drun_adopt_locked(dom, status);
 	ddom_event(dom, "started", "booted");
+	if (dom->state == DSTATE_PAUSED)   /* start --paused */
+		ddom_event(dom, "suspended", "paused");
 }
 
 /* A VMM whose start a previous vmkitd did not finish, silent: it never got

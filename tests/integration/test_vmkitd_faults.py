@@ -27,13 +27,13 @@ def stalling_vmm(d):
     return normal
 
 
-def start_in_background(d, name, uuid):
+def start_in_background(d, name, uuid, body=None):
     """POST start in a thread (its answer is not awaited); returns the pid
     of the VMM once it has stopped itself and vmkitd has recorded it in the
     state file (written right after the spawn)."""
     def call():
         try:
-            d.call("POST", f"/v1/domains/{name}/start")
+            d.call("POST", f"/v1/domains/{name}/start", body)
         except OSError:
             pass    # vmkitd went away
     threading.Thread(target=call, daemon=True).start()
@@ -406,3 +406,23 @@ def test_no_lost_event_after_a_crash_for_a_client_that_saw_everything(vmkitd):
     assert ev[0]["seq"] > last
     ev = d.events(since=last - 1)
     assert [e["event"] for e in ev] == ["lost", "defined"] and ev[0]["detail"] == "1 events", ev
+
+
+def test_kill9_during_paused_start_adopted_paused(vmkitd, kvm):
+    """The same with start --paused: the adopted VMM is paused (it started
+    with --paused), events started then suspended."""
+    d = vmkitd
+    s = define(d, "kp")
+    normal = stalling_vmm(d)
+    pid = start_in_background(d, "kp", s["uuid"], {"paused": True})
+    d.kill9()
+    os.kill(pid, signal.SIGCONT)
+    wait_answering(d, s["uuid"])
+    d.argv = lambda: normal
+    d.start()
+    i = info(d, "kp")
+    assert (i["state"], i["reason"], i["pid"]) == ("paused", "user", pid), i
+    ev = [(e["event"], e["detail"]) for e in d.events() if e["domain"]["name"] == "kp"]
+    assert ev[-2:] == [("started", "booted"), ("suspended", "paused")], ev
+    assert d.api("POST", "/v1/domains/kp/resume")["state"] == "running"
+    d.api("POST", "/v1/domains/kp/destroy")
