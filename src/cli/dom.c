@@ -233,16 +233,29 @@ int dom_cmd_shutdown(struct dom_ctx *ctx, const struct dargs *a)
 					 "is being shutdown", NULL));
 }
 
-int dom_cmd_reboot(struct dom_ctx *ctx, const struct dargs *a)
-{
-	return dclient_exit_code(dom_request(ctx, a, "POST", "/reboot", NULL,
-					 "is being rebooted", NULL));
-}
+/* The verbs that are one POST without a body, and what they say when done. */
+static const struct dom_simple_verb {
+	const char *verb;
+	const char *path;
+	const char *done;
+} dom_simple_verbs[] = {
+	{ "reboot", "/reboot", "is being rebooted" },
+	{ "reset", "/reset", "was reset" },
+	{ "suspend", "/suspend", "suspended" },
+	{ "resume", "/resume", "resumed" },
+};
 
-int dom_cmd_reset(struct dom_ctx *ctx, const struct dargs *a)
+int dom_cmd_simple(struct dom_ctx *ctx, const struct dargs *a)
 {
-	return dclient_exit_code(dom_request(ctx, a, "POST", "/reset", NULL,
-					 "was reset", NULL));
+	for (size_t i = 0; i < ARRAY_SIZE(dom_simple_verbs); i++) {
+		const struct dom_simple_verb *v = &dom_simple_verbs[i];
+
+		if (strcmp(v->verb, a->verb) == 0)
+			return dclient_exit_code(dom_request(ctx, a, "POST", v->path, NULL,
+							 v->done, NULL));
+	}
+	fprintf(stderr, "vmkit: error: '%s' has no entry in dom_simple_verbs\n", a->verb);
+	return DOM_EXIT_FAILED;
 }
 
 int dom_cmd_destroy(struct dom_ctx *ctx, const struct dargs *a)
@@ -251,18 +264,6 @@ int dom_cmd_destroy(struct dom_ctx *ctx, const struct dargs *a)
 
 	return dclient_exit_code(dom_request(ctx, a, "POST", "/destroy", body,
 					 "destroyed", NULL));
-}
-
-int dom_cmd_suspend(struct dom_ctx *ctx, const struct dargs *a)
-{
-	return dclient_exit_code(dom_request(ctx, a, "POST", "/suspend", NULL,
-					 "suspended", NULL));
-}
-
-int dom_cmd_resume(struct dom_ctx *ctx, const struct dargs *a)
-{
-	return dclient_exit_code(dom_request(ctx, a, "POST", "/resume", NULL,
-					 "resumed", NULL));
 }
 
 int dom_cmd_autostart(struct dom_ctx *ctx, const struct dargs *a)

@@ -74,6 +74,7 @@ enum dargs_kind {
 
 /* The parsed command line of one verb. */
 struct dargs {
+	const char *verb;        /* the command word ("reboot") */
 	const char *pos[DARGS_MAX];   /* positional operands */
 	size_t npos;
 	unsigned set;            /* DOPT_BIT of every option given */
@@ -161,11 +162,10 @@ int dom_cmd_undefine(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_create(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_start(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_shutdown(struct dom_ctx *ctx, const struct dargs *a);
-int dom_cmd_reboot(struct dom_ctx *ctx, const struct dargs *a);
-int dom_cmd_reset(struct dom_ctx *ctx, const struct dargs *a);
+/* reboot, reset, suspend, resume: one POST without a body each
+ * (dom_simple_verbs in dom.c). */
+int dom_cmd_simple(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_destroy(struct dom_ctx *ctx, const struct dargs *a);
-int dom_cmd_suspend(struct dom_ctx *ctx, const struct dargs *a);
-int dom_cmd_resume(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_autostart(struct dom_ctx *ctx, const struct dargs *a);
 int dom_cmd_edit(struct dom_ctx *ctx, const struct dargs *a);
 

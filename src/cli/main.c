@@ -53,16 +53,16 @@ static const struct cli_cmd cli_cmds[] = {
 	  "shutdown DOMAIN [--timeout S]", DOPT_BIT(DOPT_TIMEOUT), DARGS_DOMAIN,
 	  dom_cmd_shutdown, NULL, NULL },
 	{ "reboot", "ask the guest to reboot (ACPI reset request)",
-	  "reboot DOMAIN", 0, DARGS_DOMAIN, dom_cmd_reboot, NULL, NULL },
+	  "reboot DOMAIN", 0, DARGS_DOMAIN, dom_cmd_simple, NULL, NULL },
 	{ "reset", "reset the domain at once, like the reset button",
-	  "reset DOMAIN", 0, DARGS_DOMAIN, dom_cmd_reset, NULL, NULL },
+	  "reset DOMAIN", 0, DARGS_DOMAIN, dom_cmd_simple, NULL, NULL },
 	{ "destroy", "stop a domain at once (SIGTERM, then SIGKILL)",
 	  "destroy DOMAIN [--graceful]", DOPT_BIT(DOPT_GRACEFUL), DARGS_DOMAIN,
 	  dom_cmd_destroy, NULL, NULL },
 	{ "suspend", "pause a running domain",
-	  "suspend DOMAIN", 0, DARGS_DOMAIN, dom_cmd_suspend, NULL, NULL },
+	  "suspend DOMAIN", 0, DARGS_DOMAIN, dom_cmd_simple, NULL, NULL },
 	{ "resume", "resume a paused domain",
-	  "resume DOMAIN", 0, DARGS_DOMAIN, dom_cmd_resume, NULL, NULL },
+	  "resume DOMAIN", 0, DARGS_DOMAIN, dom_cmd_simple, NULL, NULL },
 	{ "list", "list domains (active ones unless --all or --inactive)",
 	  "list [--all] [--inactive] [--name|--uuid]",
 	  DOM_QUERY | DOPT_BIT(DOPT_ALL) | DOPT_BIT(DOPT_INACTIVE) | DOPT_BIT(DOPT_NAME) |
@@ -262,7 +262,7 @@ static int cli_parse_verb(const struct cli_cmd *c, int argc, char **argv, struct
 
 static int cli_run(struct dom_ctx *ctx, const struct cli_cmd *c, int argc, char **argv)
 {
-	struct dargs a = { .json = ctx->json };
+	struct dargs a = { .verb = c->name, .json = ctx->json };
 	int rc;
 
 	if (c->kind == DARGS_RAW)
