@@ -22,6 +22,7 @@
 
 #include "block/blkfile.h"
 #include "common/util.h"
+#include "scratch_dir.h"
 
 #define PERM_R BLK_PERM_CONSISTENT_READ
 #define PERM_W BLK_PERM_WRITE
@@ -40,8 +41,7 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	strcpy(fx->dir, "/var/tmp/vmkit-test-blkfile-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	scratch_dir_make(fx->dir, sizeof(fx->dir), "/var/tmp/vmkit-test-blkfile-");
 	snprintf(fx->path, sizeof(fx->path), "%s/img", fx->dir);
 	snprintf(fx->errpath, sizeof(fx->errpath), "%s/stderr", fx->dir);
 	fx->saved_stderr = -1;
@@ -52,10 +52,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	scratch_dir_remove(fx->dir);
 	free(fx);
 	return 0;
 }

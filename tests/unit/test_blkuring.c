@@ -24,6 +24,7 @@
 #include "block/block.h"
 #include "block/drivers.h"
 #include "aio_ctx.h"
+#include "scratch_dir.h"
 
 #define BS 4096u
 #define N 600u            /* more than the ring's depth (255) */
@@ -40,8 +41,7 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	strcpy(fx->dir, "/var/tmp/vmkit-test-uring-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	scratch_dir_make(fx->dir, sizeof(fx->dir), "/var/tmp/vmkit-test-uring-");
 	snprintf(fx->path, sizeof(fx->path), "%s/disk.raw", fx->dir);
 	*state = fx;
 	return 0;
@@ -50,10 +50,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	scratch_dir_remove(fx->dir);
 	free(fx);
 	unsetenv("VMKIT_NO_IO_URING");
 	return 0;

@@ -24,6 +24,7 @@
 #include "block/block.h"
 #include "common/util.h"
 #include "aio_ctx.h"
+#include "scratch_dir.h"
 
 struct fixture {
 	char dir[64];
@@ -37,8 +38,7 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	strcpy(fx->dir, "/var/tmp/vmkit-test-block-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
+	scratch_dir_make(fx->dir, sizeof(fx->dir), "/var/tmp/vmkit-test-block-");
 	snprintf(fx->path, sizeof(fx->path), "%s/disk.raw", fx->dir);
 	snprintf(fx->errpath, sizeof(fx->errpath), "%s/stderr", fx->dir);
 	fx->saved_stderr = -1;
@@ -49,10 +49,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	scratch_dir_remove(fx->dir);
 	free(fx);
 	return 0;
 }

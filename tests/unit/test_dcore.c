@@ -21,6 +21,7 @@
 #include "daemon/dstate.h"
 #include "daemon/dstatefile.h"
 #include "daemon/dstore.h"
+#include "scratch_dir.h"
 
 #define R (1u << DSTATE_RUNNING)
 #define P (1u << DSTATE_PAUSED)
@@ -292,7 +293,7 @@ static void test_store(void **state)
 	size_t len;
 	struct stat st;
 
-	assert_non_null(mkdtemp(dir));
+	scratch_dir_make(dir, sizeof(dir), "/tmp/test_dcore");
 	snprintf(path, sizeof(path), "%s/a/b/c", dir);
 	assert_int_equal(dstore_mkdirs(path, 0700), 0);
 	assert_int_equal(dstore_mkdirs(path, 0700), 0);
@@ -316,7 +317,7 @@ static void test_store(void **state)
 	close(fd);
 	assert_int_equal(dstore_lock(dir, &fd2, err, sizeof(err)), 0);
 	close(fd2);
-	assert_int_equal(system((snprintf(path, sizeof(path), "rm -rf %s", dir), path)), 0);
+	scratch_dir_remove(dir);
 }
 
 int main(void)
