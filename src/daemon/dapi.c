@@ -62,6 +62,7 @@ struct dapi_ctx {
 	struct MHD_Response *resp;   /* a special response (stream, text, upgrade) */
 	bool upgrade_pending;        /* the upgrade handler holds a ddom reference it
 	                              * has not used yet (the client may leave first) */
+	uint64_t console_token;      /* the console reservation it holds */
 	pid_t wait_pid;              /* after the op lock: wait for this VMM to end */
 	int wait_s;
 };
@@ -375,15 +376,15 @@ static void dapi_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 	struct dapi_ctx *c = con_cls;   /* completed only after this (upgraded) */
 
 	c->upgrade_pending = false;
-	dconsole_attach(dom, sock, urh, extra_in, extra_in_size);
+	dconsole_attach(dom, c->console_token, sock, urh, extra_in, extra_in_size);
 	ddom_put(dom);
 }
 
 /* The upgrade handler's reference and the console reservation, unused. */
-static void dapi_upgrade_drop(struct ddom *dom)
+static void dapi_upgrade_drop(struct ddom *dom, uint64_t token)
 {
 	pthread_mutex_lock(&dom->d->lock);
-	dconsole_unreserve_locked(dom);
+	dconsole_unreserve_locked(dom, token);
 	pthread_mutex_unlock(&dom->d->lock);
 	ddom_put(dom);
 }
@@ -391,13 +392,16 @@ static void dapi_upgrade_drop(struct ddom *dom)
 static int dapi_console(struct dapi_ctx *c)
 {
 	const char *up = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Upgrade");
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	int ret;
 
 	if (!up || strcasecmp(up, "vmkit-console") != 0)
 		return derr_set(&c->err, DERR_INVALID_ARGUMENT, "the console is an HTTP Upgrade: "
 				"send 'Connection: Upgrade' and 'Upgrade: vmkit-console'");
 	pthread_mutex_lock(&c->d->lock);
-	ret = dconsole_reserve_locked(c->dom, c->req.force);
+	ret = dconsole_reserve_locked(c->dom, c->req.force, ci ? ci->connect_fd : -1,
+				      &c->console_token);
 	if (ret == 0) {
 		c->dom->refs++;   /* the upgrade handler's */
 		c->upgrade_pending = true;
@@ -412,7 +416,7 @@ static int dapi_console(struct dapi_ctx *c)
 	c->resp = MHD_create_response_for_upgrade(dapi_upgraded, c->dom);
 	if (!c->resp) {
 		c->upgrade_pending = false;
-		dapi_upgrade_drop(c->dom);
+		dapi_upgrade_drop(c->dom, c->console_token);
 		return derr_set(&c->err, DERR_INTERNAL, "cannot create the upgrade response");
 	}
 	MHD_add_response_header(c->resp, MHD_HTTP_HEADER_UPGRADE, "vmkit-console");
@@ -659,7 +663,7 @@ static void dapi_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	if (!c)
 		return;
 	if (c->upgrade_pending)   /* the client left before the 101 */
-		dapi_upgrade_drop(c->dom);
+		dapi_upgrade_drop(c->dom, c->console_token);
 	if (c->dom)
 		ddom_put(c->dom);
 	if (c->resp)

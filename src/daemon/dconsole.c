@@ -4,6 +4,7 @@
  * drains the pty so the guest's serial port never stalls. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ struct dconsole {
 	struct dconsole_io *io;                /* with client */
 	uint32_t pty_events, client_events;    /* as registered */
 	uint64_t reserved_ns;                  /* 0: no reservation */
+	uint64_t holder;                       /* the reservation's token */
+	int holder_fd;                         /* its connection, still HTTP */
+	uint64_t tokens;                       /* the last token given */
 	bool closed;
 };
 
@@ -198,6 +202,7 @@ int dconsole_open_locked(struct ddom *dom)
 		return -ENOMEM;
 	c->dom = dom;
 	c->client = -1;
+	c->holder_fd = -1;
 	c->pty = dconsole_open_pty(dom->pty);
 	c->pty_events = EPOLLIN;
 	ret = c->pty < 0 ? c->pty : evloop_add(dom->d->loop, c->pty, EPOLLIN, dconsole_on_pty, c);
@@ -248,38 +253,60 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 		evloop_free_later(dom->d->loop, c);
 }
 
-int dconsole_reserve_locked(struct ddom *dom, bool force)
+/* A client that hung up (reset, or closed its end) while it held the
+ * console: its own thread or the loop will notice soon, but the next client
+ * must not get "busy" meanwhile. */
+static bool dconsole_peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP));
+}
+
+static void dconsole_drop_reservation(struct dconsole *c)
+{
+	c->reserved_ns = 0;
+	c->holder = 0;
+	c->holder_fd = -1;
+}
+
+int dconsole_reserve_locked(struct ddom *dom, bool force, int fd, uint64_t *token)
 {
 	struct dconsole *c = dom->console;
 	uint64_t now = util_now_ns();
 
 	if (!c)
 		return -ENODEV;
-	if (c->reserved_ns && now - c->reserved_ns > DCONSOLE_PENDING_NS)
-		c->reserved_ns = 0;
+	if (c->reserved_ns && (now - c->reserved_ns > DCONSOLE_PENDING_NS ||
+			       dconsole_peer_gone(c->holder_fd)))
+		dconsole_drop_reservation(c);
+	if (c->client >= 0 && dconsole_peer_gone(c->client))
+		dconsole_detach_locked(dom);
 	if ((c->client >= 0 || c->reserved_ns) && !force)
 		return -EBUSY;
 	dconsole_detach_locked(dom);
 	c->reserved_ns = now;
+	c->holder = *token = ++c->tokens;
+	c->holder_fd = fd;
 	return 0;
 }
 
-void dconsole_unreserve_locked(struct ddom *dom)
+void dconsole_unreserve_locked(struct ddom *dom, uint64_t token)
 {
-	if (dom->console)
-		dom->console->reserved_ns = 0;
+	if (dom->console && dom->console->holder == token)
+		dconsole_drop_reservation(dom->console);
 }
 
-void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,
-		     const char *extra, size_t extra_len)
+void dconsole_attach(struct ddom *dom, uint64_t token, int sock,
+		     struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len)
 {
 	struct dconsole_io *io;
 	struct dconsole *c;
 
 	pthread_mutex_lock(&dom->d->lock);
 	c = dom->console;
-	if (c && c->client >= 0)
-		dconsole_detach_locked(dom);   /* forced in between */
+	if (c && c->holder != token)
+		c = NULL;   /* taken over (force) or given up as gone meanwhile */
 	io = c ? calloc(1, sizeof(*io)) : NULL;
 	if (!io || evloop_add(dom->d->loop, sock, EPOLLIN | EPOLLRDHUP, dconsole_on_client, c) < 0) {
 		free(io);
@@ -289,7 +316,7 @@ void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandl
 		c->client_events = EPOLLIN | EPOLLRDHUP;
 		c->urh = urh;
 		c->io = io;
-		c->reserved_ns = 0;
+		dconsole_drop_reservation(c);
 		io->in.len = MIN(extra_len, sizeof(io->in.data));
 		memcpy(io->in.data, extra, io->in.len);
 		if (!c->pty_gone)

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmkitd.h"
 
@@ -25,16 +26,20 @@ int dconsole_open_locked(struct ddom *dom);
  * no longer runs (free at once); else the memory goes on the loop thread. */
 void dconsole_close_locked(struct ddom *dom, bool now);
 
-/* Reserve the console for a new client (vmkitd.lock held): -ENODEV (no
- * pty console), -EBUSY (a client is attached and !force). With force the
- * attached client is disconnected. */
-int dconsole_reserve_locked(struct ddom *dom, bool force);
-/* Give up a reservation that will not be used (vmkitd.lock held). */
-void dconsole_unreserve_locked(struct ddom *dom);
-/* The upgraded socket of the reserved client (any thread; takes the lock).
- * extra: bytes that came after the request, for the guest. */
-void dconsole_attach(struct ddom *dom, int sock, struct MHD_UpgradeResponseHandle *urh,
-		     const char *extra, size_t extra_len);
+/* Reserve the console for a new client on connection fd (vmkitd.lock
+ * held); *token names the reservation. -ENODEV (no pty console), -EBUSY (a
+ * client is attached or reserved, and !force). A holder that has hung up
+ * does not count; with force the attached client is disconnected and an
+ * earlier reservation superseded. */
+int dconsole_reserve_locked(struct ddom *dom, bool force, int fd, uint64_t *token);
+/* Give up reservation token unused (vmkitd.lock held); a no-op once
+ * another reservation replaced it. */
+void dconsole_unreserve_locked(struct ddom *dom, uint64_t token);
+/* The upgraded socket of reservation token (any thread; takes the lock);
+ * closed at once if that reservation was superseded. extra: bytes that
+ * came after the request, for the guest. */
+void dconsole_attach(struct ddom *dom, uint64_t token, int sock,
+		     struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len);
 /* Disconnect the attached client if any (vmkitd.lock held). */
 void dconsole_detach_locked(struct ddom *dom);
 
