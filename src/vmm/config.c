@@ -658,6 +658,13 @@ static int config_set_paused(struct vm_config *cfg, const char *name, const char
 	return config_onoff(name, "value", val, &cfg->paused);
 }
 
+/* --mem-prealloc */
+
+static int config_set_mem_prealloc(struct vm_config *cfg, const char *name, const char *val)
+{
+	return config_onoff(name, "value", val, &cfg->mem_prealloc);
+}
+
 /* --rng */
 
 static int config_set_rng(struct vm_config *cfg, const char *name, const char *val)
@@ -950,6 +957,9 @@ static const struct config_opt config_opts[] = {
 	{ "initrd", "PATH", "initial ramdisk", config_set_initrd },
 	{ "cmdline", "STRING", "kernel command line", config_set_cmdline },
 	{ "memory", "SIZE", "guest RAM, with suffix K/M/G/T (default 512M)", config_set_memory },
+	{ "mem-prealloc", NULL, "allocate all guest RAM on the host before the guest starts "
+	  "(fails then, not later, when the host lacks memory; JSON \"mem-prealloc\": true)",
+	  config_set_mem_prealloc },
 	{ "cpus", "N", "number of vCPUs, 1-254 (default 1)", config_set_cpus },
 	{ "serial", "BACKEND", "COM1 backend: stdio|pty|file:PATH|unix:PATH|none (default stdio)",
 	  config_set_serial },

@@ -104,6 +104,7 @@ struct vm_config {
 	unsigned nconsoles;
 	bool rng;                     /* --rng: virtio-rng from getrandom() */
 	bool paused;                  /* --paused: the vCPUs wait for "resume" */
+	bool mem_prealloc;            /* --mem-prealloc: RAM allocated at start */
 	struct config_vsock vsock;
 	struct config_balloon balloon;
 	enum config_on_reboot on_reboot;

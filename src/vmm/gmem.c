@@ -2,19 +2,13 @@
 #include "gmem.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define GMEM_PUNCH_MIN (64 * 1024)
+#define GMEM_DROP_MIN (64 * 1024)
 #define GMEM_PAGE 4096ULL
 
-int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
-{
-	return gmem_add_region_fd(gm, gpa, size, hva, -1, 0);
-}
-
-int gmem_add_region_fd(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva,
-		       int fd, uint64_t fd_offset)
+static int gmem_add(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva, bool anon)
 {
 	if (size == 0 || !hva || gpa + size < gpa)
 		return -EINVAL;
@@ -26,8 +20,20 @@ int gmem_add_region_fd(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva,
 		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
 			return -EINVAL;
 	}
-	gm->regions[gm->nregions++] = (struct gmem_region){ gpa, size, hva, fd, fd_offset };
+	gm->regions[gm->nregions++] = (struct gmem_region){ gpa, size, hva, anon };
 	return 0;
+}
+
+int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
+{
+	return gmem_add(gm, gpa, size, hva, false);
+}
+
+int gmem_add_ram(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
+{
+	if ((uintptr_t)hva & (GMEM_PAGE - 1))
+		return -EINVAL;
+	return gmem_add(gm, gpa, size, hva, true);
 }
 
 void *gmem_ptr(const struct gmem *gm, uint64_t gpa, uint64_t len)
@@ -73,21 +79,20 @@ static const struct gmem_region *gmem_region_of(const struct gmem *gm, uint64_t 
 	return NULL;
 }
 
-/* Zero the page-aligned middle of a large range by punching it out of the
- * memfd; returns how many bytes of [gpa, gpa+len) stay to be memset at the
- * head (*head) and where the tail starts (*tail). */
-static void gmem_punch(const struct gmem_region *r, uint64_t gpa, size_t len,
-		       uint64_t *head, uint64_t *tail)
+/* Zero the page-aligned middle of a large range by dropping its pages;
+ * returns how many bytes of [gpa, gpa+len) stay to be memset at the head
+ * (*head) and where the tail starts (*tail). */
+static void gmem_drop(const struct gmem_region *r, uint64_t gpa, size_t len,
+		      uint64_t *head, uint64_t *tail)
 {
 	uint64_t start = (gpa + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
 	uint64_t end = (gpa + len) & ~(GMEM_PAGE - 1);
 
 	*head = len;
 	*tail = gpa + len;
-	if (r->fd < 0 || len < GMEM_PUNCH_MIN || end <= start)
+	if (!r->anon || len < GMEM_DROP_MIN || end <= start)
 		return;
-	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(r->fd_offset + start - r->gpa), (off_t)(end - start)) < 0)
+	if (madvise(r->hva + (start - r->gpa), end - start, MADV_DONTNEED) < 0)
 		return;
 	*head = start - gpa;
 	*tail = end;
@@ -100,7 +105,7 @@ int gmem_zero(const struct gmem *gm, uint64_t gpa, size_t len)
 
 	if (!p)
 		return -EFAULT;
-	gmem_punch(gmem_region_of(gm, gpa), gpa, len, &head, &tail);
+	gmem_drop(gmem_region_of(gm, gpa), gpa, len, &head, &tail);
 	memset(p, 0, head);
 	memset(p + (tail - gpa), 0, gpa + len - tail);
 	return 0;
@@ -117,14 +122,11 @@ int gmem_discard(const struct gmem *gm, uint64_t gpa, uint64_t len)
 	if (!p)
 		return -EFAULT;
 	r = gmem_region_of(gm, gpa);
-	if (r->fd < 0) {
+	if (!r->anon) {
 		memset(p, 0, len);
 		return 0;
 	}
-	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(r->fd_offset + gpa - r->gpa), (off_t)len) < 0)
-		return -errno;
-	return 0;
+	return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
 }
 
 int gmem_gpa(const struct gmem *gm, const void *hva, uint64_t len, uint64_t *gpa)

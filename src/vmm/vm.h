@@ -1,4 +1,5 @@
-/* vm: one virtual machine: configuration, guest RAM (a memfd), the address
+/* vm: one virtual machine: configuration, guest RAM (private anonymous
+ * memory, transparent huge pages where the host has them), the address
  * map, buses and devices, vCPUs, the event loop, the control socket, and the
  * lifecycle state machine (running, paused, resetting, shut down). */
 #ifndef VMKIT_VM_H
@@ -66,7 +67,6 @@ struct vm {
 	uint64_t start_ns;
 	struct evloop *loop;
 	struct hv *hv;
-	int mem_fd;
 	uint8_t *ram;
 	struct memmap mm;
 	struct gmem gm;

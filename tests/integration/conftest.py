@@ -179,6 +179,16 @@ def vm_factory(tmp_path, kvm):
 
 # ---- the Linux test guest ----
 
+def rss_anon(pid):
+    """Bytes of anonymous memory resident for process pid: a VMM's guest RAM
+    (a private anonymous mapping) and its own heap."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no RssAnon for process {pid}")
+
+
 def linux_artifact(name):
     """A file of the Linux test guest (vmlinux, initramfs.cpio, cmdline...)."""
     path = os.path.join(LINUX_DIR, name)

@@ -13,12 +13,11 @@ on VSOCK_GUEST_PORT and the host connects through the VMM's socket
 VSOCK_HOST_PORT (the VMM connects it to `<socket>_<port>`) and sends its
 pattern. Each side answers the other's "LEN\n" + LEN bytes with "LEN CRC32\n".
 
-balloon: when the guest says `ready` the host backs every page of the
-guest-RAM memfd (fallocate: Linux never touches most of its free memory, and
-a page the host never backed frees nothing when punched; the guest sees the
-same zeros), sets the target to RAM minus BALLOON_MIB, waits for the
-device's actual to reach it and for the memfd's allocated blocks to drop by
-at least 0.9 x BALLOON_MIB, then sets the target back to all of RAM; the
+balloon: the VM runs with --mem-prealloc (Linux never touches most of its
+free memory, and a page the host never allocated frees nothing when given
+back). When the guest says `ready` the host sets the target to RAM minus
+BALLOON_MIB, waits for the device's actual to reach it and for the VMM's
+resident anonymous memory (guest RAM) to drop by at least 0.9 x BALLOON_MIB, then sets the target back to all of RAM; the
 guest waits for its memory to come back and writes BALLOON_MIB MiB again."""
 import os
 import socket
@@ -29,7 +28,7 @@ import zlib
 
 import pytest
 
-from conftest import Vm, console_responder, linux_artifact, tap_netns
+from conftest import Vm, console_responder, linux_artifact, rss_anon, tap_netns
 
 PATTERN_OFF = 1 << 20
 PATTERN_LEN = 1 << 20
@@ -41,7 +40,7 @@ VSOCK_GUEST_PORT = 5001
 VSOCK_HOST_PORT = 5002
 VSOCK_BYTES = 256 << 10    # more than one credit window of either side
 BALLOON_MIB = 16
-# How long the host waits for the device and the memfd to follow the guest
+# How long the host waits for the device and the host memory to follow the guest
 # (generous: ASan and the emulated guest ring 0 are slow; never a criterion).
 HOST_WAIT = 120
 
@@ -122,33 +121,6 @@ def vsock_host_connect(path, port, data):
         return read_line(s)
 
 
-def memfd_path(pid):
-    """/proc/PID/fd/N of the VM's guest-RAM memfd."""
-    fds = f"/proc/{pid}/fd"
-    for fd in os.listdir(fds):
-        try:
-            if os.readlink(f"{fds}/{fd}").startswith("/memfd:vmkit-guest-ram"):
-                return f"{fds}/{fd}"
-        except FileNotFoundError:
-            continue
-    pytest.fail(f"process {pid} has no memfd:vmkit-guest-ram")
-
-
-def memfd_blocks(pid):
-    """Bytes the host has allocated to the VM's guest-RAM memfd."""
-    return os.stat(memfd_path(pid)).st_blocks * 512
-
-
-def memfd_back_all(pid):
-    """Allocate every page of the guest-RAM memfd (fallocate mode 0 keeps
-    what is there and backs the holes with zeros, as the guest reads them)."""
-    fd = os.open(memfd_path(pid), os.O_RDWR)
-    try:
-        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
-    finally:
-        os.close(fd)
-
-
 def balloon_state(vm):
     r = vm.qmp.cmd("query-balloon")
     assert "return" in r, r
@@ -164,7 +136,7 @@ class HostSide:
         self.vm, self.sock = vm, sock
         self.vsock_data = os.urandom(VSOCK_BYTES)
         self.vsock_answer = None
-        self.blocks_before = self.blocks_inflated = None
+        self.rss_before = self.rss_inflated = None
         self.balloon = None
 
     def steps(self):
@@ -176,22 +148,21 @@ class HostSide:
         self.vsock_answer = vsock_host_connect(self.sock, VSOCK_GUEST_PORT, self.vsock_data)
 
     def balloon_inflate(self):
-        memfd_back_all(self.vm.proc.pid)
-        self.blocks_before = memfd_blocks(self.vm.proc.pid)
+        self.rss_before = rss_anon(self.vm.proc.pid)
         r = self.vm.qmp.cmd("balloon-set", target=MEMORY - (BALLOON_MIB << 20))
         assert r == {"return": {}}, r
 
     def balloon_deflate(self):
-        """Wait until the device holds the whole balloon and the memfd has
+        """Wait until the device holds the whole balloon and guest RAM has
         shrunk (the last page frames may still be on their way when the
         guest's MemFree has dropped), then give the memory back."""
         deadline = time.monotonic() + HOST_WAIT
         want = 0.9 * (BALLOON_MIB << 20)
         while True:
             self.balloon = balloon_state(self.vm)
-            self.blocks_inflated = memfd_blocks(self.vm.proc.pid)
+            self.rss_inflated = rss_anon(self.vm.proc.pid)
             done = self.balloon.get("actual-pages") == self.balloon.get("num-pages")
-            if done and self.blocks_before - self.blocks_inflated >= want:
+            if done and self.rss_before - self.rss_inflated >= want:
                 break
             if time.monotonic() > deadline:
                 break
@@ -205,10 +176,10 @@ class HostSide:
         assert self.balloon is not None, "the guest never said its balloon inflated"
         assert self.balloon["num-pages"] == BALLOON_MIB << 8, self.balloon
         assert self.balloon["actual-pages"] == self.balloon["num-pages"], self.balloon
-        dropped = self.blocks_before - self.blocks_inflated
+        dropped = self.rss_before - self.rss_inflated
         assert dropped >= 0.9 * (BALLOON_MIB << 20), (
-            f"the guest-RAM memfd shrank by {dropped >> 10} KiB while the balloon held "
-            f"{BALLOON_MIB} MiB (from {self.blocks_before >> 10} KiB)")
+            f"guest RAM shrank by {dropped >> 10} KiB while the balloon held "
+            f"{BALLOON_MIB} MiB (from {self.rss_before >> 10} KiB)")
 
 
 def run_steps(vm, steps, timeout):
@@ -273,7 +244,8 @@ def test_linux_virtio_devices(kvm, tmp_path):
                            "--disk", f"path={ext4},format=raw",
                            "--net", f"tap={tap},mac={MAC}",
                            "--console", "unix:" + con, "--rng",
-                           "--vsock", f"cid={VSOCK_CID},socket={vsock}", "--balloon"],
+                           "--vsock", f"cid={VSOCK_CID},socket={vsock}", "--balloon",
+                           "--mem-prealloc"],
                 prefix=["ip", "netns", "exec", ns])
         host = HostSide(vm, vsock)
         try:

@@ -49,9 +49,10 @@ static void test_options(void **state)
 	assert_int_equal(PARSE(&cfg, "--kernel", "/k", "--memory", "1G", "--cpus", "4",
 			       "--cmdline", "a=b c", "--serial", "pty", "--on-reboot", "exit",
 			       "--on-triple-fault=exit", "--log-level", "debug",
-			       "--api-socket", "/tmp/s"), CONFIG_RUN);
+			       "--api-socket", "/tmp/s", "--mem-prealloc"), CONFIG_RUN);
 	assert_string_equal(cfg.kernel, "/k");
 	assert_true(cfg.memory == 1 * GiB);
+	assert_true(cfg.mem_prealloc);
 	assert_int_equal(cfg.cpus, 4);
 	assert_string_equal(cfg.cmdline, "a=b c");
 	assert_int_equal(cfg.serial.kind, CHARDEV_PTY);

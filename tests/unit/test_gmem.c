@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "anon_ram.h"
 #include "gmem.h"
 
 static uint8_t low[4096], high[8192];
@@ -67,25 +67,19 @@ static void test_add_region_bad(void **state)
 	assert_int_equal(gmem_add_region(&gm, 0x30000, 16, extra), -ENOSPC);
 }
 
-static void test_zero_punches_memfd(void **state)
+static void test_zero_drops_pages(void **state)
 {
 	const size_t size = 1 << 20;
-	int fd = memfd_create("test-gmem", MFD_CLOEXEC);
 	struct gmem gm = { 0 };
-	struct stat st_before, st_after;
-	uint8_t *ram;
+	uint8_t *ram = anon_ram_map(size);
+	size_t before;
 
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(ram != MAP_FAILED);
-	assert_int_equal(gmem_add_region_fd(&gm, 0x100000, size, ram, fd, 0), 0);
+	assert_int_equal(gmem_add_ram(&gm, 0x100000, size, ram), 0);
 	memset(ram, 0xaa, size);
-	fstat(fd, &st_before);
-	/* unaligned ends are memset, the aligned middle is punched out */
+	before = anon_ram_resident(ram, size);
+	/* unaligned ends are memset, the aligned middle is dropped */
 	assert_int_equal(gmem_zero(&gm, 0x100000 + 100, size - 300), 0);
-	fstat(fd, &st_after);
-	assert_true(st_after.st_blocks < st_before.st_blocks);
+	assert_true(before - anon_ram_resident(ram, size) >= size - 2 * 4096);
 	for (size_t i = 0; i < size; i++)
 		assert_int_equal(ram[i], (i < 100 || i >= size - 200) ? 0xaa : 0);
 	/* small ranges are plain memsets */
@@ -95,31 +89,26 @@ static void test_zero_punches_memfd(void **state)
 	assert_int_equal(ram[8], 0);
 	assert_int_equal(ram[24], 0xbb);
 	assert_int_equal(gmem_zero(&gm, 0x100000 + size - 8, 16), -EFAULT);
+	/* RAM must start on a page */
+	assert_int_equal(gmem_add_ram(&gm, 0x10000000, 4096, ram + 8), -EINVAL);
 	munmap(ram, size);
-	close(fd);
 }
 
-/* gmem_discard: page-aligned ranges inside one region only; a memfd region
- * gets the pages punched out (allocated blocks drop, the range reads zero,
- * its neighbours keep their bytes); a plain region gets them zeroed. */
+/* gmem_discard: page-aligned ranges inside one region only; RAM added with
+ * gmem_add_ram gets the pages dropped (no longer resident, the range reads
+ * zero, its neighbours keep their bytes); a plain region gets them zeroed. */
 static void test_discard(void **state)
 {
 	const size_t size = 1 << 20;
-	int fd = memfd_create("test-gmem-discard", MFD_CLOEXEC);
 	struct gmem gm = { 0 };
-	struct stat st0, st1;
-	uint8_t *ram, plain[3 * 4096];
+	uint8_t *ram = anon_ram_map(size), plain[3 * 4096];
+	size_t before;
 
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(ram != MAP_FAILED);
-	assert_int_equal(gmem_add_region_fd(&gm, 0x100000, size, ram, fd, 0), 0);
+	assert_int_equal(gmem_add_ram(&gm, 0x100000, size, ram), 0);
 	memset(ram, 0x5a, size);
-	assert_int_equal(fstat(fd, &st0), 0);
+	before = anon_ram_resident(ram, size);
 	assert_int_equal(gmem_discard(&gm, 0x101000, 3 * 4096), 0);
-	assert_int_equal(fstat(fd, &st1), 0);
-	assert_true(st0.st_blocks - st1.st_blocks >= 3 * 4096 / 512);
+	assert_true(before - anon_ram_resident(ram, size) >= 3 * 4096);
 	for (size_t i = 0; i < 5 * 4096; i++)
 		assert_int_equal(ram[i], (i >= 4096 && i < 4 * 4096) ? 0 : 0x5a);
 	ram[4096] = 1;  /* a discarded page is usable again */
@@ -133,7 +122,7 @@ static void test_discard(void **state)
 	assert_int_equal(gmem_discard(&gm, 0xfffffffffffff000ULL, 0x2000), -EFAULT);
 	assert_int_equal(ram[0], 0x5a);
 	assert_int_equal(ram[size - 1], 0x5a);
-	/* a region without a file: zeroed */
+	/* a plain region: zeroed */
 	memset(plain, 0x77, sizeof(plain));
 	assert_int_equal(gmem_add_region(&gm, 0x10000000, sizeof(plain), plain), 0);
 	assert_int_equal(gmem_discard(&gm, 0x10001000, 4096), 0);
@@ -142,7 +131,6 @@ static void test_discard(void **state)
 	assert_int_equal(plain[8191], 0);
 	assert_int_equal(plain[8192], 0x77);
 	munmap(ram, size);
-	close(fd);
 }
 
 static void test_gpa_of_host_pointer(void **state)
@@ -167,7 +155,7 @@ int main(void)
 		cmocka_unit_test(test_ptr_bounds),
 		cmocka_unit_test(test_rw),
 		cmocka_unit_test(test_add_region_bad),
-		cmocka_unit_test(test_zero_punches_memfd),
+		cmocka_unit_test(test_zero_drops_pages),
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_gpa_of_host_pointer),
 	};

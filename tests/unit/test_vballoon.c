@@ -1,6 +1,7 @@
 /* test_vballoon: the virtio-balloon device (src/vmm/virtio/vballoon.c) with
- * the fake transport (tests/fake/fake_virtio.c) on fake guest memory backed
- * by a real memfd, so that an inflate's hole punching shows in st_blocks.
+ * the fake transport (tests/fake/fake_virtio.c) on fake guest memory that is
+ * a private anonymous mapping, as guest RAM is, so that an inflate's
+ * dropped pages show in its residency (tests/unit/anon_ram.c).
  * Covers the configuration (num_pages, actual, partial writes),
  * balloon_set, PFN parsing (order, duplicates, PFNs split across segments,
  * trailing bytes, out-of-range PFNs, coalescing into few discards, the
@@ -20,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "anon_ram.h"
 #include "common/evloop.h"
 #include "config.h"
 #include "tests/fake/fake_ring.h"
@@ -47,7 +48,6 @@
 #define F_REPORT  (1ull << 5)
 
 struct fx {
-	int fd;
 	uint8_t *ram;
 	struct gmem gm;
 	struct virtio_dev vd;
@@ -112,13 +112,9 @@ static struct fx *fx_new(const struct config_balloon *cfg, bool with_loop)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->fd = memfd_create("test-vballoon", MFD_CLOEXEC);
-	assert_true(f->fd >= 0);
-	assert_int_equal(ftruncate(f->fd, RAM_SIZE), 0);
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
-	assert_true(f->ram != MAP_FAILED);
-	assert_int_equal(gmem_add_region_fd(&f->gm, 0, RAM_SIZE, f->ram, f->fd, 0), 0);
-	memset(f->ram, 0, POOL);  /* rings and buffers allocated: st_blocks moves only
+	f->ram = anon_ram_map(RAM_SIZE);
+	assert_int_equal(gmem_add_ram(&f->gm, 0, RAM_SIZE, f->ram), 0);
+	memset(f->ram, 0, POOL);  /* rings and buffers resident: residency moves only
 				   * with the pool */
 	fake_ring_mem_init(&f->mem, &f->gm, DATA, POOL, fake_ring_fail_test);
 	fake_ring_init_n(f->q, NQ, &f->mem, QSIZE,
@@ -138,7 +134,6 @@ static void fx_free(struct fx *f)
 		evloop_destroy(f->loop);
 	fake_virtio_destroy(&f->vd);
 	munmap(f->ram, RAM_SIZE);
-	close(f->fd);
 	free(f);
 }
 
@@ -176,12 +171,9 @@ static uint32_t fx_cfg32(struct fx *f, unsigned off)
 	return le32toh(v);
 }
 
-static blkcnt_t fx_blocks(struct fx *f)
+static size_t fx_resident(struct fx *f)
 {
-	struct stat st;
-
-	assert_int_equal(fstat(f->fd, &st), 0);
-	return st.st_blocks;
+	return anon_ram_resident(f->ram, RAM_SIZE);
 }
 
 static const struct config_balloon cfg_plain = { .enabled = true, .id = "balloon0" };
@@ -241,7 +233,7 @@ static void test_inflate_discards(void **state)
 {
 	struct fx *f = fx_new(&cfg_plain, false);
 	uint32_t pfn[70];
-	blkcnt_t before, after;
+	size_t before, after;
 	unsigned n = 0;
 
 	fx_activate(f, F_RING | F_STATS);
@@ -252,14 +244,14 @@ static void test_inflate_discards(void **state)
 		pfn[n++] = (POOL / PAGE) + (i * 37) % 64;
 	pfn[n++] = POOL / PAGE + 5;
 	pfn[n++] = POOL / PAGE + 63;
-	before = fx_blocks(f);
+	before = fx_resident(f);
 	fx_pfns(f, INFLATEQ, pfn, n, 10);
 	fx_notify(f, INFLATEQ);
-	after = fx_blocks(f);
+	after = fx_resident(f);
 	assert_int_equal(fake_ring_used_idx(&f->q[INFLATEQ]), 1);
 	assert_int_equal(fx_used_id(f, INFLATEQ, 0), 0);
 	assert_int_equal(f->vd.irqs[INFLATEQ], 1);
-	assert_true(before - after >= 64 * PAGE / 512);
+	assert_true(before - after >= 64 * PAGE);
 	for (size_t i = 0; i < 80 * PAGE; i++)
 		assert_int_equal(f->ram[POOL + i], i < 64 * PAGE ? 0 : 0xaa);
 	assert_int_equal(fx_stat(f, "inflated-pages"), 64);
@@ -499,18 +491,18 @@ static void test_free_page_reporting(void **state)
 	const struct config_balloon cfg = { .enabled = true, .free_page_reporting = true,
 					    .id = "balloon0" };
 	struct fx *f = fx_new(&cfg, false);
-	blkcnt_t before;
+	size_t before;
 
 	fx_activate(f, F_RING | F_STATS | F_REPORT);
 	memset(f->ram + POOL, 0x42, 8 * PAGE);
-	before = fx_blocks(f);
+	before = fx_resident(f);
 	/* 4 whole pages (writable, as Linux gives them) and a segment from
 	 * mid-page to mid-page: only its one whole page goes */
 	fake_ring_post(&f->q[REPORTQ], (const struct fake_ring_seg[]){ { POOL, 4 * PAGE, true },
 						   { POOL + 5 * PAGE + 100, 2 * PAGE, true } }, 2);
 	fx_notify(f, REPORTQ);
 	assert_int_equal(fake_ring_used_idx(&f->q[REPORTQ]), 1);
-	assert_true(before - fx_blocks(f) >= 5 * PAGE / 512);
+	assert_true(before - fx_resident(f) >= 5 * PAGE);
 	assert_int_equal(f->ram[POOL], 0);
 	assert_int_equal(f->ram[POOL + 4 * PAGE], 0x42);
 	assert_int_equal(f->ram[POOL + 5 * PAGE + 100], 0x42);

@@ -11,10 +11,10 @@
  *
  * Inflate: each chain's device-readable bytes are le32 page frame numbers
  * of 4 KiB pages. They are read in chunks, sorted, and contiguous runs are
- * discarded with one gmem_discard() each (a hole punched in the guest-RAM
- * memfd: the host memory is freed, the page reads as zero when the guest
- * touches it again). PFNs outside guest RAM are ignored and counted, so a
- * guest cannot make us punch anything but its own RAM. Deflate: nothing to
+ * discarded with one gmem_discard() each (MADV_DONTNEED on guest RAM: the
+ * host memory is freed, the page reads as zero when the guest touches it
+ * again). PFNs outside guest RAM are ignored and counted, so a guest cannot
+ * make us drop anything but its own RAM. Deflate: nothing to
  * do for memory (without MUST_TELL_HOST the guest may reuse pages at once,
  * and a discarded page simply faults in zeroed); counted. Work per
  * queue_notify is bounded (VBAL_PASS_PFNS); the rest waits for a kick of
