@@ -31,7 +31,7 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
 
 int gmem_add_ram(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva)
 {
-	if ((uintptr_t)hva & (GMEM_PAGE - 1))
+	if (((uintptr_t)hva | gpa) & (GMEM_PAGE - 1))
 		return -EINVAL;
 	return gmem_add(gm, gpa, size, hva, true);
 }

@@ -24,9 +24,10 @@ struct gmem {
 
 /* Add a region; regions must not overlap. 0, -ENOSPC or -EINVAL. */
 int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva);
-/* Same, for RAM in a private anonymous mapping (hva page-aligned): large
- * zeroed ranges and discards are then given back to the host with
- * madvise(MADV_DONTNEED) instead of written (they read as zero after). */
+/* Same, for RAM in a private anonymous mapping (gpa and hva page-aligned,
+ * else -EINVAL): large zeroed ranges and discards are then given back to
+ * the host with madvise(MADV_DONTNEED) instead of written (they read as
+ * zero after). */
 int gmem_add_ram(struct gmem *gm, uint64_t gpa, uint64_t size, void *hva);
 /* Host pointer to [gpa, gpa+len), or NULL unless the whole range is RAM. */
 void *gmem_ptr(const struct gmem *gm, uint64_t gpa, uint64_t len);

@@ -89,8 +89,9 @@ static void test_zero_drops_pages(void **state)
 	assert_int_equal(ram[8], 0);
 	assert_int_equal(ram[24], 0xbb);
 	assert_int_equal(gmem_zero(&gm, 0x100000 + size - 8, 16), -EFAULT);
-	/* RAM must start on a page */
+	/* RAM must start on a page, in the guest and in the host */
 	assert_int_equal(gmem_add_ram(&gm, 0x10000000, 4096, ram + 8), -EINVAL);
+	assert_int_equal(gmem_add_ram(&gm, 0x10000008, 4096, ram), -EINVAL);
 	munmap(ram, size);
 }
 
