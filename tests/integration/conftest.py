@@ -177,7 +177,17 @@ def vm_factory(tmp_path, kvm):
         vm.kill()
 
 
-# ---- the Linux test guest ----
+def wait_for(pred, what, timeout=TIMEOUT):
+    """pred()'s first true value, polled every 50 ms; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timeout waiting for {what}")
+        time.sleep(0.05)
+
 
 def rss_anon(pid):
     """Bytes of anonymous memory resident for process pid: a VMM's guest RAM
@@ -188,6 +198,8 @@ def rss_anon(pid):
                 return int(line.split()[1]) * 1024
     raise AssertionError(f"no RssAnon for process {pid}")
 
+
+# ---- the Linux test guest ----
 
 def linux_artifact(name):
     """A file of the Linux test guest (vmlinux, initramfs.cpio, cmdline...)."""
@@ -393,6 +405,15 @@ def vmkitd():
     d.start()
     yield d
     d.finalize()
+
+
+def raw_disk_xml(path, size):
+    """A sparse raw image of size bytes at path, and the <disk> element that
+    gives it to a domain as vda."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source file='{path}'/><target dev='vda' bus='virtio'/></disk>")
 
 
 def domain_xml(name, workload="idle", memory="64", vcpus=1, uuid=None, kernel=None,

@@ -4,28 +4,15 @@ a private anonymous mapping) drops by at least 0.9 N; after the deflate the
 guest finds those pages zeroed (the host discarded them) and writes and
 verifies that memory again; query-balloon reports actual, target and the guest's statistics;
 bad options and bad balloon-set arguments get clear errors."""
-import os
 import re
-import time
 
 import pytest
 
-from conftest import TIMEOUT, guest_args, rss_anon, run_vmm
+from conftest import guest_args, rss_anon, run_vmm, wait_for
 from test_bad_input import check_refused
 
 MiB = 1 << 20
 RAM = 512 * MiB
-
-
-def wait_until(what, fn, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timeout waiting for {what}")
-        time.sleep(0.1)
 
 
 def query(vm):
@@ -60,7 +47,7 @@ def test_balloon_inflate_deflate(vm_factory):
     def refilled():
         x = query(vm)
         return x if x["stats"].get("minor-faults", 0) >= 2 else None
-    q = wait_until("a refilled statistics buffer", refilled)
+    q = wait_for(refilled, "a refilled statistics buffer")
     assert q["stats"]["total-memory"] >= RAM - 4 * MiB, q
     assert q["stats"]["free-memory"] == 0, q     # the span is all in the balloon
     assert q["stats-age"] is not None and q["stats-age"] < 30, q
@@ -68,8 +55,8 @@ def test_balloon_inflate_deflate(vm_factory):
     # Back to the whole RAM: the guest deflates and uses the memory again.
     assert vm.qmp.cmd("balloon-set", target=RAM) == {"return": {}}
     # The whole line: the serial file may hold only part of it so far.
-    m = wait_until("the deflated line",
-                   lambda: re.search(r"balloon: deflated (\d+) zero=(\d+)\r?\n", vm.serial()))
+    m = wait_for(lambda: re.search(r"balloon: deflated (\d+) zero=(\d+)\r?\n", vm.serial()),
+                 "the deflated line")
     assert m and int(m.group(1)) == n // 4096, vm.serial()
     assert int(m.group(2)) == n // 4096, vm.serial()   # every inflated page was discarded
     assert vm.wait() == 0, vm.stderr() + vm.serial()

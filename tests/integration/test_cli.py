@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 
-from conftest import CLI, TIMEOUT, domain_xml
+from conftest import CLI, TIMEOUT, domain_xml, raw_disk_xml
 
 
 def vmkit(d, *args, ok=(0,), ro=False, env=None, input=None, timeout=TIMEOUT):
@@ -243,11 +243,7 @@ def test_start_console_paused_and_force(vmkitd, kvm, tmp_path):
 
 def test_stats_move(vmkitd, kvm, tmp_path):
     d = vmkitd
-    disk = tmp_path / "disk.raw"
-    with open(disk, "wb") as f:
-        f.truncate(16 << 20)
-    dev = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-           f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk>")
+    dev = raw_disk_xml(tmp_path / "disk.raw", 16 << 20)
     serial = str(tmp_path / "busy.serial")
     vmkit(d, "define", write_xml(tmp_path, "busy", workload="blk-bench", serial=serial,
                                  cmdline="span=8 ms=4000", devices=dev))

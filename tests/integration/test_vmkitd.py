@@ -6,22 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
-from conftest import TIMEOUT, VMKITD, ApiError, domain_xml
-
-
-def wait_for(pred, what, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timeout waiting for {what}")
-        time.sleep(0.05)
+from conftest import TIMEOUT, VMKITD, domain_xml, raw_disk_xml, wait_for
 
 
 def define(d, name, **kw):
@@ -413,7 +401,6 @@ def test_missing_bridge(vmkitd):
 
 
 def test_sigterm_with_clients_attached(vmkitd, kvm):
-    import http.client
     from conftest import _UnixHTTP
     d = vmkitd
     define(d, "sc", workload="echo")
@@ -446,7 +433,6 @@ def test_autostart_on_daemon_start(vmkitd, kvm):
 
 
 def test_event_stream_follows(vmkitd, kvm):
-    import http.client
     from conftest import _UnixHTTP
     d = vmkitd
     define(d, "ev")
@@ -592,13 +578,9 @@ def test_console_detach_and_reattach(vmkitd, kvm):
 
 def test_stats_move_while_the_guest_works(vmkitd, kvm):
     d = vmkitd
-    disk = os.path.join(d.base, "bench.raw")
-    with open(disk, "wb") as f:
-        f.truncate(96 << 20)
     define(d, "busy", workload="blk-bench", cmdline="ms=1500 span=32", memory="128",
-           devices=f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-                   f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk>"
-                   "<memballoon model='virtio'/>")
+           devices=raw_disk_xml(os.path.join(d.base, "bench.raw"), 96 << 20)
+           + "<memballoon model='virtio'/>")
     define(d, "idle2")
     d.api("POST", "/v1/domains/busy/start")
     # the vCPU thread's id is known once it runs

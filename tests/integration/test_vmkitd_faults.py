@@ -8,9 +8,9 @@ import signal
 import threading
 import time
 
-from conftest import TIMEOUT, VMM, Qmp
+from conftest import TIMEOUT, VMM, Qmp, raw_disk_xml, wait_for
 from test_virtio_net import netns  # noqa: F401 (a fixture: a namespace with a TAP)
-from test_vmkitd import alive, define, err, info, wait_for
+from test_vmkitd import alive, define, err, info
 
 
 def stalling_vmm(d):
@@ -65,6 +65,22 @@ def wait_answering(d, uuid):
         except OSError:
             return False
     wait_for(answers, "the VMM's control socket")
+
+
+def adopted_after_kill9(d, name, body=None):
+    """Start domain name (body: the start request's) through a VMM that
+    stops before its exec, kill -9 vmkitd during that start, let the VMM go
+    on until its control socket answers, and start vmkitd again normally.
+    Returns (the VMM's pid, the domain's info from the new vmkitd)."""
+    s = define(d, name)
+    normal = stalling_vmm(d)
+    pid = start_in_background(d, name, s["uuid"], body)
+    d.kill9()
+    os.kill(pid, signal.SIGCONT)
+    wait_answering(d, s["uuid"])
+    d.argv = lambda: normal
+    d.start()
+    return pid, info(d, name)
 
 
 def test_stopped_vmm_is_adopted_not_duplicated(vmkitd, kvm):
@@ -135,15 +151,7 @@ def test_kill9_during_start_ready_vmm_is_adopted(vmkitd, kvm):
     """vmkitd killed -9 while its VMM starts; the VMM gets ready while no
     vmkitd runs: the next vmkitd adopts it and finishes the start."""
     d = vmkitd
-    s = define(d, "ka")
-    normal = stalling_vmm(d)
-    pid = start_in_background(d, "ka", s["uuid"])
-    d.kill9()
-    os.kill(pid, signal.SIGCONT)
-    wait_answering(d, s["uuid"])
-    d.argv = lambda: normal
-    d.start()
-    i = info(d, "ka")
+    pid, i = adopted_after_kill9(d, "ka")
     assert (i["state"], i["reason"], i["pid"]) == ("running", "booted", pid), i
     assert i["console"].startswith("/dev/pts/")
     assert ("started", "booted") in [(e["event"], e["detail"]) for e in d.events()]
@@ -356,13 +364,9 @@ def test_net_counters_and_every_metrics_family(netns):
     d = Vmkitd(prefix=["ip", "netns", "exec", netns.name])
     try:
         d.start()
-        disk = os.path.join(d.base, "m.raw")
-        with open(disk, "wb") as f:
-            f.truncate(8 << 20)
         define(d, "met", workload="net", cmdline="count=100000", memory="256",
-               devices=f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-                       f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk>"
-                       f"<interface type='ethernet'><mac address='{MAC}'/>"
+               devices=raw_disk_xml(os.path.join(d.base, "m.raw"), 8 << 20)
+                       + f"<interface type='ethernet'><mac address='{MAC}'/>"
                        f"<target dev='{TAP}' managed='no'/><model type='virtio'/></interface>"
                        "<memballoon model='virtio'/>")
         define(d, "met-off")
@@ -383,7 +387,7 @@ def test_net_counters_and_every_metrics_family(netns):
         for fam, typ in fams.items():
             assert types.get(fam) == typ, (fam, typ, types.get(fam))
             assert any(l.startswith(fam) for l in lines if not l.startswith("#")), fam
-        assert f'vmkit_domain_net_receive_packets_total{{name="met"' in text
+        assert 'vmkit_domain_net_receive_packets_total{name="met"' in text
         assert "vmkit_host_domains_defined 2" in text
         d.api("POST", "/v1/domains/met/destroy")
     finally:
@@ -412,15 +416,7 @@ def test_kill9_during_paused_start_adopted_paused(vmkitd, kvm):
     """The same with start --paused: the adopted VMM is paused (it started
     with --paused), events started then suspended."""
     d = vmkitd
-    s = define(d, "kp")
-    normal = stalling_vmm(d)
-    pid = start_in_background(d, "kp", s["uuid"], {"paused": True})
-    d.kill9()
-    os.kill(pid, signal.SIGCONT)
-    wait_answering(d, s["uuid"])
-    d.argv = lambda: normal
-    d.start()
-    i = info(d, "kp")
+    pid, i = adopted_after_kill9(d, "kp", {"paused": True})
     assert (i["state"], i["reason"], i["pid"]) == ("paused", "user", pid), i
     ev = [(e["event"], e["detail"]) for e in d.events() if e["domain"]["name"] == "kp"]
     assert ev[-2:] == [("started", "booted"), ("suspended", "paused")], ev
