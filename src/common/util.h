@@ -28,8 +28,13 @@ struct timespec;
 void util_deadline(struct timespec *ts, unsigned ms);
 /* write() all of buf, retrying on EINTR; 0 or -errno (EAGAIN included). */
 int util_write_all(int fd, const void *buf, size_t len);
-/* Read a whole file (at most max bytes) into a malloc'd buffer. 0 or -errno;
- * -EFBIG when larger than max. */
+/* Read a whole file (at most max bytes) into a malloc'd buffer, with a NUL
+ * after its *len bytes. 0 or -errno; -EFBIG when larger than max. */
 int util_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+/* True for a UUID in canonical form: 8-4-4-4-12 hex digits, either case. */
+bool util_uuid_canonical(const char *s);
+/* True when the peer of connected socket fd has hung up (closed or shut
+ * down its end, or reset); false for a live peer or fd < 0. Never blocks. */
+bool util_peer_gone(int fd);
 
 #endif

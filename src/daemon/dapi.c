@@ -1,7 +1,6 @@
 /* dapi: libmicrohttpd glue and the request skeleton (dapi.h). Handlers are
  * in the table dapi_handlers, one per route of droute.c. */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,14 +227,10 @@ static int dapi_shutdown(struct dapi_ctx *c)
 	return dapi_info_answer(c, ret);
 }
 
-static int dapi_reboot(struct dapi_ctx *c)
+/* reboot and reset: the states each allows differ (droute's table) */
+static int dapi_system_reset(struct dapi_ctx *c)
 {
-	return dapi_info_answer(c, drun_reboot(c->dom, &c->err));
-}
-
-static int dapi_reset(struct dapi_ctx *c)
-{
-	return dapi_info_answer(c, drun_reset(c->dom, &c->err));
+	return dapi_info_answer(c, drun_system_reset(c->dom, &c->err));
 }
 
 static int dapi_destroy(struct dapi_ctx *c)
@@ -273,8 +268,8 @@ static const dapi_fn dapi_handlers[DR_COUNT_] = {
 	[DR_XML] = dapi_xml,
 	[DR_START] = dapi_start_dom,
 	[DR_SHUTDOWN] = dapi_shutdown,
-	[DR_REBOOT] = dapi_reboot,
-	[DR_RESET] = dapi_reset,
+	[DR_REBOOT] = dapi_system_reset,
+	[DR_RESET] = dapi_system_reset,
 	[DR_DESTROY] = dapi_destroy,
 	[DR_SUSPEND] = dapi_suspend,
 	[DR_RESUME] = dapi_resume,
@@ -297,13 +292,6 @@ struct dapi_stream {
 	size_t len, off;
 };
 
-static bool dapi_client_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
 static ssize_t dapi_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct dapi_stream *s = cls;
@@ -325,7 +313,7 @@ static ssize_t dapi_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			continue;
 		if (!s->follow)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (dapi_client_gone(s->fd))
+		if (util_peer_gone(s->fd))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		if (!devent_wait(&s->d->events, s->after, 1000))
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -456,7 +444,7 @@ static bool dapi_conn_left(void *opaque)
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-	return ci && dapi_client_gone(ci->connect_fd);
+	return ci && util_peer_gone(ci->connect_fd);
 }
 
 /* Route and check the request, enter, act (dapi_early ran before). */

@@ -4,7 +4,6 @@
  * drains the pty so the guest's serial port never stalls. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,16 +252,6 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 		evloop_free_later(dom->d->loop, c);
 }
 
-/* A client that hung up (reset, or closed its end) while it held the
- * console: its own thread or the loop will notice soon, but the next client
- * must not get "busy" meanwhile. */
-static bool dconsole_peer_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP));
-}
-
 static void dconsole_drop_reservation(struct dconsole *c)
 {
 	c->reserved_ns = 0;
@@ -277,10 +266,12 @@ int dconsole_reserve_locked(struct ddom *dom, bool force, int fd, uint64_t *toke
 
 	if (!c)
 		return -ENODEV;
+	/* a holder that hung up (reset, or closed its end): its own thread or
+	 * the loop will notice soon, but the next client is not "busy" meanwhile */
 	if (c->reserved_ns && (now - c->reserved_ns > DCONSOLE_PENDING_NS ||
-			       dconsole_peer_gone(c->holder_fd)))
+			       util_peer_gone(c->holder_fd)))
 		dconsole_drop_reservation(c);
-	if (c->client >= 0 && dconsole_peer_gone(c->client))
+	if (util_peer_gone(c->client))
 		dconsole_detach_locked(dom);
 	if ((c->client >= 0 || c->reserved_ns) && !force)
 		return -EBUSY;

@@ -71,22 +71,9 @@ static const char *const droute_queries[Q_COUNT_] = {
 	[Q_SINCE] = "since", [Q_FOLLOW] = "follow",
 };
 
-static bool droute_uuid_valid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
-}
-
 bool droute_dom_valid(const char *s)
 {
-	return droute_uuid_valid(s) || domain_name_valid(s);
+	return util_uuid_canonical(s) || domain_name_valid(s);
 }
 
 /* Does path match pattern? The {dom} segment goes to dom (if it fits). */

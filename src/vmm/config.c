@@ -108,17 +108,12 @@ static int config_set_name(struct vm_config *cfg, const char *name, const char *
 /* --uuid: canonical 8-4-4-4-12 hex digits (either case), stored lower-case. */
 static int config_set_uuid(struct vm_config *cfg, const char *name, const char *val)
 {
-	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-	bool ok = strlen(val) == sizeof(pattern) - 1;
-
-	for (size_t i = 0; ok && i < sizeof(pattern) - 1; i++)
-		ok = pattern[i] == '-' ? val[i] == '-' : isxdigit((unsigned char)val[i]) != 0;
-	if (!ok) {
+	if (!util_uuid_canonical(val)) {
 		log_error("--%s: '%s' is not a UUID in the form "
 			  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)", name, val);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(pattern); i++)
+	for (size_t i = 0; i < CONFIG_UUID_STRLEN; i++)   /* the NUL included */
 		cfg->uuid[i] = (char)tolower((unsigned char)val[i]);
 	return 0;
 }
