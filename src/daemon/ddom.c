@@ -11,6 +11,7 @@
 #include "ddom.h"
 #include "domain_units.h"
 #include "domain_xml.h"
+#include "dstats.h"
 #include "dstore.h"
 #include "dvmm.h"
 
@@ -410,7 +411,7 @@ json_t *ddom_info(struct ddom *dom)
 	pthread_mutex_unlock(&dom->d->lock);
 	if (!j || !pid)
 		return j;
-	if (dvmm_cpu_time(pid, &ns) == 0)
+	if (dstats_proc_cpu_ns(pid, &ns) == 0)
 		json_object_set_new(j, "cpu_time_ns", json_integer((json_int_t)ns));
 	if (balloon && dvmm_call(sock, "query-balloon", NULL, 2000, &bal, err, sizeof(err)) == 0 &&
 	    json_is_integer(json_object_get(bal, "actual")))

@@ -46,9 +46,8 @@ int devent_init(struct devent_ring *ring, size_t capacity, const char *seq_path)
 	ring->capacity = capacity;
 	ring->next = ring->oldest = 1;
 	ring->lines = calloc(capacity, sizeof(*ring->lines));
-	ring->seqs = calloc(capacity, sizeof(*ring->seqs));
 	ring->seq_path = seq_path ? strdup(seq_path) : NULL;
-	if (!ring->lines || !ring->seqs || (seq_path && !ring->seq_path)) {
+	if (!ring->lines || (seq_path && !ring->seq_path)) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -61,7 +60,6 @@ int devent_init(struct devent_ring *ring, size_t capacity, const char *seq_path)
 	return 0;
 fail:
 	free(ring->lines);
-	free(ring->seqs);
 	free(ring->seq_path);
 	return ret;
 }
@@ -77,7 +75,6 @@ void devent_fini(struct devent_ring *ring)
 	for (size_t i = 0; i < ring->capacity; i++)
 		free(ring->lines[i]);
 	free(ring->lines);
-	free(ring->seqs);
 	free(ring->seq_path);
 	if (ring->last_path)
 		unlink(ring->last_path);   /* the seq file is exact now */
@@ -214,7 +211,7 @@ int devent_emit(struct devent_ring *ring, const char *name, const char *uuid,
 	slot = ring->next % ring->capacity;
 	free(ring->lines[slot]);
 	ring->lines[slot] = line;
-	ring->seqs[slot] = ring->next++;
+	ring->next++;
 	if (ring->next - ring->oldest > ring->capacity)
 		ring->oldest = ring->next - ring->capacity;
 	devent_write_last(ring);

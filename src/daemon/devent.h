@@ -18,7 +18,6 @@ struct devent_ring {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char **lines;              /* [capacity], slot = seq % capacity */
-	uint64_t *seqs;
 	size_t capacity;
 	uint64_t next;             /* the next event's seq */
 	uint64_t oldest;           /* oldest retained seq (== next when empty) */

@@ -1,10 +1,10 @@
 /* dmon: the VMM's event stream -> API events (dmon.h). */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "ddom.h"
 #include "dmon.h"
+#include "dvmm.h"
 
 #define DMON_LINE_MAX 8192      /* events are small; a longer line is dropped */
 
@@ -80,7 +81,7 @@ static bool dmon_vmm_ended(const struct ddom *dom)
 
 int dmon_open_locked(struct ddom *dom)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char sock[PATH_MAX];
 	struct dmon *m;
 	int ret;
 
@@ -90,9 +91,9 @@ int dmon_open_locked(struct ddom *dom)
 	if (!m)
 		return -ENOMEM;
 	m->dom = dom;
-	ddom_path(dom, DDOM_SOCK, sa.sun_path, sizeof(sa.sun_path));
-	m->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ret = m->fd < 0 || connect(m->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	m->fd = -1;
+	ddom_path(dom, DDOM_SOCK, sock, sizeof(sock));
+	ret = dvmm_connect(sock, &m->fd);
 	if (ret == 0)
 		ret = evloop_add(dom->d->loop, m->fd, EPOLLIN, dmon_on_read, m);
 	if (ret < 0) {

@@ -130,9 +130,7 @@ static int drun_taps_create(struct ddom *dom, const struct domain_def *def, stru
 
 		if (n->type != DOMAIN_NET_BRIDGE)
 			continue;
-		ret = dnet_bridge_check(n->bridge, msg, sizeof(msg));
-		if (ret == 0)
-			ret = dnet_tap_create(n->bridge, dom->taps[i], msg, sizeof(msg));
+		ret = dnet_tap_create(n->bridge, dom->taps[i], msg, sizeof(msg));
 		if (ret < 0)
 			derr_set(err, DERR_INVALID_CONFIG, "line %ld: <interface type='bridge'>: %s",
 				 n->line, msg);
@@ -592,7 +590,7 @@ int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s,
 	return 0;
 }
 
-static int drun_reset_cmd(struct ddom *dom, struct derr *err)
+int drun_system_reset(struct ddom *dom, struct derr *err)
 {
 	int ret = drun_cmd(dom, "system-reset", err);
 
@@ -602,16 +600,6 @@ static int drun_reset_cmd(struct ddom *dom, struct derr *err)
 		pthread_mutex_unlock(&dom->d->lock);
 	}
 	return ret;
-}
-
-int drun_reboot(struct ddom *dom, struct derr *err)
-{
-	return drun_reset_cmd(dom, err);
-}
-
-int drun_reset(struct ddom *dom, struct derr *err)
-{
-	return drun_reset_cmd(dom, err);
 }
 
 static int drun_pause_cmd(struct ddom *dom, bool pause, struct derr *err)

@@ -23,8 +23,9 @@ int drun_shutdown(struct ddom *dom, pid_t *pid, struct derr *err);
  * every second whether the client is gone: the wait ends then. */
 int drun_wait_stopped(struct ddom *dom, pid_t pid, int timeout_s,
 		      bool (*left)(void *opaque), void *opaque, struct derr *err);
-int drun_reboot(struct ddom *dom, struct derr *err);
-int drun_reset(struct ddom *dom, struct derr *err);
+/* The VMM's system-reset: both reboot and reset (the route table tells
+ * them apart by the states each allows); event rebooted/reset. */
+int drun_system_reset(struct ddom *dom, struct derr *err);
 int drun_suspend(struct ddom *dom, struct derr *err);
 int drun_resume(struct ddom *dom, struct derr *err);
 int drun_destroy(struct ddom *dom, bool graceful, struct derr *err);

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "dstats.h"
 #include "dvmm.h"
 
 #define DVMM_REPLY_MAX (4u << 20)
@@ -92,12 +91,6 @@ int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	return ret;
 }
 
-/* The parsing is dstats's (ddom.c calls this). */
-int dvmm_cpu_time(pid_t pid, uint64_t *ns)
-{
-	return dstats_proc_cpu_ns(pid, ns);
-}
-
 /* Read one line into *line (malloc'd, without the newline). */
 struct dvmm_reader {
 	int fd;
@@ -146,7 +139,7 @@ static int dvmm_read_line(struct dvmm_reader *r, char **line)
 	}
 }
 
-static int dvmm_connect(const char *sock, int *fd)
+int dvmm_connect(const char *sock, int *fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int s;

@@ -16,10 +16,9 @@
 int dvmm_spawn(const char *vmm, const char *config_path, const char *log_path,
 	       pid_t *pid, char *err, size_t errlen);
 
-/* utime + stime of the whole process in nanoseconds (= dstats_proc_cpu_ns).
- * 0 or -errno. */
-int dvmm_cpu_time(pid_t pid, uint64_t *ns);
-
+/* Connect to the VMM's control socket at path sock: 0 and *fd, or -errno
+ * (-ENAMETOOLONG when sock does not fit a unix socket address). */
+int dvmm_connect(const char *sock, int *fd);
 /* Send {"execute": cmd, "arguments": args} (args borrowed, NULL = none) on
  * the control socket at sock and wait for the reply up to timeout_ms.
  * 0 and *ret (the "return" object, new reference; may be NULL when the

@@ -18,6 +18,7 @@
 
 #include "devent.h"
 #include "dstate.h"
+#include "dstatefile.h"
 
 struct evloop;
 struct domain_xml;
@@ -25,7 +26,7 @@ struct dapi;
 struct dconsole;
 struct dmon;
 
-#define VMKITD_MAX_TAPS 8
+#define VMKITD_MAX_TAPS DSTATEFILE_MAX_TAPS   /* the state file records them all */
 /* Directory paths stay well below PATH_MAX so that every file path built
  * from them (directory + UUID or name + suffix) fits a PATH_MAX buffer. */
 #define VMKITD_DIR_MAX 3072
