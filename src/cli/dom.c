@@ -22,6 +22,23 @@ int dom_connect(struct dom_ctx *ctx)
 	return dclient_open(ctx->uri, ctx->readonly, &ctx->client);
 }
 
+int dom_get(struct dom_ctx *ctx, const char *dom, const char *suffix, json_t **out)
+{
+	char *path = NULL;
+	int rc = dom_connect(ctx);
+
+	if (rc < 0)
+		return rc;
+	if (dom) {
+		path = dclient_dom_path(ctx->client, dom, suffix);
+		if (!path)
+			return -ENOMEM;
+	}
+	rc = dclient_call(ctx->client, "GET", path ? path : suffix, NULL, out);
+	free(path);
+	return rc;
+}
+
 void dom_print_json(FILE *f, json_t *v)
 {
 	json_dumpf(v, f, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -33,7 +50,6 @@ static int dom_read_file(const char *path, char **out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	char *text;
 	int rc = util_read_file(path, 64u << 20, &buf, &len);
 
 	if (rc < 0) {
@@ -46,15 +62,7 @@ static int dom_read_file(const char *path, char **out)
 		free(buf);
 		return -EILSEQ;
 	}
-	text = malloc(len + 1);
-	if (text) {
-		memcpy(text, buf, len);
-		text[len] = '\0';
-	}
-	free(buf);
-	if (!text)
-		return -ENOMEM;
-	*out = text;
+	*out = (char *)buf;   /* NUL-terminated by util_read_file */
 	return 0;
 }
 
@@ -287,16 +295,8 @@ struct dom_edit {
 static int dom_edit_fetch(struct dom_ctx *ctx, struct dom_edit *e)
 {
 	json_t *ans = NULL;
-	char *path;
-	int rc = dom_connect(ctx);
+	int rc = dom_get(ctx, e->dom, "/xml?inactive=1", &ans);
 
-	if (rc < 0)
-		return rc;
-	path = dclient_dom_path(ctx->client, e->dom, "/xml?inactive=1");
-	if (!path)
-		return -ENOMEM;
-	rc = dclient_call(ctx->client, "GET", path, NULL, &ans);
-	free(path);
 	if (rc < 0)
 		return rc;
 	if (!json_is_string(json_object_get(ans, "xml"))) {

@@ -150,6 +150,9 @@ void dclient_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open ctx->client if needed. 0 or -errno (printed). */
 int dom_connect(struct dom_ctx *ctx);
+/* GET path (for a domain: dom + suffix, else suffix alone) into *out. 0 or
+ * -errno (printed). */
+int dom_get(struct dom_ctx *ctx, const char *dom, const char *suffix, json_t **out);
 /* A whole-number option value in [0, max]. 0 or -EINVAL (printed). */
 int dom_opt_uint(const struct dargs *a, enum dopt o, uint64_t max, uint64_t *out);
 /* Print JSON for --output json: pretty, sorted keys, newline. */

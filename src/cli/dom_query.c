@@ -11,24 +11,6 @@
 
 #include "vmkit-config.h"
 
-/* GET path (for a domain: dom + suffix) into *out. 0 or -errno (printed). */
-static int dq_get(struct dom_ctx *ctx, const char *dom, const char *suffix, json_t **out)
-{
-	char *path = NULL;
-	int rc = dom_connect(ctx);
-
-	if (rc < 0)
-		return rc;
-	if (dom) {
-		path = dclient_dom_path(ctx->client, dom, suffix);
-		if (!path)
-			return -ENOMEM;
-	}
-	rc = dclient_call(ctx->client, "GET", path ? path : suffix, NULL, out);
-	free(path);
-	return rc;
-}
-
 /* Print v with a printer's result turned into an exit code. */
 static int dq_done(int rc, json_t *v)
 {
@@ -62,7 +44,7 @@ int dom_cmd_list(struct dom_ctx *ctx, const struct dargs *a)
 	json_t *v = NULL;
 	int rc;
 
-	rc = dq_get(ctx, NULL, all ? "/v1/domains?all=1" : "/v1/domains", &v);
+	rc = dom_get(ctx, NULL, all ? "/v1/domains?all=1" : "/v1/domains", &v);
 	if (rc < 0)
 		return dclient_exit_code(rc);
 	if (inactive_only)
@@ -84,7 +66,7 @@ int dom_cmd_list(struct dom_ctx *ctx, const struct dargs *a)
 int dom_cmd_dominfo(struct dom_ctx *ctx, const struct dargs *a)
 {
 	json_t *v = NULL;
-	int rc = dq_get(ctx, a->pos[0], "", &v);
+	int rc = dom_get(ctx, a->pos[0], "", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -98,7 +80,7 @@ int dom_cmd_dominfo(struct dom_ctx *ctx, const struct dargs *a)
 int dom_cmd_domstate(struct dom_ctx *ctx, const struct dargs *a)
 {
 	json_t *v = NULL;
-	int rc = dq_get(ctx, a->pos[0], "", &v);
+	int rc = dom_get(ctx, a->pos[0], "", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -122,7 +104,7 @@ int dom_cmd_dumpxml(struct dom_ctx *ctx, const struct dargs *a)
 	json_t *v = NULL;
 	const char *xml;
 	size_t len;
-	int rc = dq_get(ctx, a->pos[0], inactive ? "/xml?inactive=1" : "/xml", &v);
+	int rc = dom_get(ctx, a->pos[0], inactive ? "/xml?inactive=1" : "/xml", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -147,7 +129,7 @@ static int dq_stats_all(struct dom_ctx *ctx, const struct dargs *a)
 {
 	json_t *v = NULL, *d;
 	size_t i;
-	int rc = dq_get(ctx, NULL, "/v1/stats", &v);
+	int rc = dom_get(ctx, NULL, "/v1/stats", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -176,7 +158,7 @@ int dom_cmd_domstats(struct dom_ctx *ctx, const struct dargs *a)
 	}
 	for (size_t i = 0; i < a->npos && rc == 0; i++) {
 		v = NULL;
-		rc = dq_get(ctx, a->pos[i], "/stats", &v);
+		rc = dom_get(ctx, a->pos[i], "/stats", &v);
 		if (rc == 0 && !a->json)
 			rc = dprint_domstats(stdout, v);
 		if (rc == 0)
@@ -194,7 +176,7 @@ int dom_cmd_domstats(struct dom_ctx *ctx, const struct dargs *a)
 int dom_cmd_dommemstat(struct dom_ctx *ctx, const struct dargs *a)
 {
 	json_t *v = NULL;
-	int rc = dq_get(ctx, a->pos[0], "/stats", &v);
+	int rc = dom_get(ctx, a->pos[0], "/stats", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -225,7 +207,7 @@ static int dq_devstat(struct dom_ctx *ctx, const struct dargs *a, bool net)
 {
 	const char *target = a->npos > 1 ? a->pos[1] : NULL;
 	json_t *v = NULL, *devs;
-	int rc = dq_get(ctx, a->pos[0], "/stats", &v);
+	int rc = dom_get(ctx, a->pos[0], "/stats", &v);
 
 	if (rc < 0)
 		return dclient_exit_code(rc);
@@ -332,7 +314,7 @@ int dom_cmd_version(struct dom_ctx *ctx, const struct dargs *a)
 	if (!a->json)
 		printf("Client: vmkit %s\n", VMKIT_VERSION);
 	fflush(stdout);
-	rc = dq_get(ctx, NULL, "/v1/version", &v);
+	rc = dom_get(ctx, NULL, "/v1/version", &v);
 	if (rc < 0)
 		return dclient_exit_code(rc);
 	if (a->json)
