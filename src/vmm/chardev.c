@@ -141,7 +141,8 @@ static int chardev_parse_path(const char *s, const char *path, size_t max,
 
 int chardev_parse(const char *s, struct chardev_spec *out)
 {
-	memset(out, 0, sizeof(*out));
+	out->kind = CHARDEV_NONE;
+	memset(out->path, 0, sizeof(out->path));
 	if (!s)
 		s = "";
 	if (strcmp(s, "stdio") == 0) {

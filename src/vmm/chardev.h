@@ -50,9 +50,10 @@ struct chardev_hooks {
 	void *opaque;
 };
 
-/* Parse "stdio", "none", "pty", "file:PATH", "unix:PATH". 0 or -EINVAL
- * (message logged naming the bad spec); -ENAMETOOLONG for a path longer than
- * a socket address can hold (unix) or PATH_MAX (file). */
+/* Parse "stdio", "none", "pty", "file:PATH", "unix:PATH" into out's backend
+ * (kind and path; out->log is left as it is). 0 or -EINVAL (message logged
+ * naming the bad spec); -ENAMETOOLONG for a path longer than a socket
+ * address can hold (unix) or PATH_MAX (file). */
 int chardev_parse(const char *s, struct chardev_spec *out);
 const char *chardev_kind_name(enum chardev_kind kind);
 

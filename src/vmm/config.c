@@ -149,13 +149,8 @@ static int config_set_cpus(struct vm_config *cfg, const char *name, const char *
 
 static int config_set_serial(struct vm_config *cfg, const char *name, const char *val)
 {
-	char log[sizeof(cfg->serial.log)];
-	int ret;
-
-	memcpy(log, cfg->serial.log, sizeof(log)); /* --serial-log may come first */
-	ret = chardev_parse(val, &cfg->serial); /* logs what is wrong */
-	memcpy(cfg->serial.log, log, sizeof(log));
-	return ret;
+	/* logs what is wrong; keeps serial.log (--serial-log may come first) */
+	return chardev_parse(val, &cfg->serial);
 }
 
 /* --serial-log: a copy of everything the guest writes to COM1. */

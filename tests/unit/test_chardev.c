@@ -991,7 +991,7 @@ static void open_unix_backend(struct ctx *c, struct chardev_spec *s)
 static void test_unix(void **state)
 {
 	struct ctx *c = *state;
-	struct chardev_spec s;
+	struct chardev_spec s = { 0 };
 	struct stat st;
 	int c1, c2, c3;
 
@@ -1072,7 +1072,7 @@ static void test_unix_paths(void **state)
 static void test_unix_hangup_with_pending_output(void **state)
 {
 	struct ctx *c = *state;
-	struct chardev_spec s;
+	struct chardev_spec s = { 0 };
 	uint8_t chunk[4096] = { 'u' };
 	int c1, c2;
 

@@ -47,7 +47,8 @@ static void test_options(void **state)
 	struct vm_config cfg;
 
 	assert_int_equal(PARSE(&cfg, "--kernel", "/k", "--memory", "1G", "--cpus", "4",
-			       "--cmdline", "a=b c", "--serial", "pty", "--on-reboot", "exit",
+			       "--cmdline", "a=b c", "--serial-log", "/tmp/l", "--serial", "pty",
+			       "--on-reboot", "exit",
 			       "--on-triple-fault=exit", "--log-level", "debug",
 			       "--api-socket", "/tmp/s", "--mem-prealloc"), CONFIG_RUN);
 	assert_string_equal(cfg.kernel, "/k");
@@ -56,6 +57,7 @@ static void test_options(void **state)
 	assert_int_equal(cfg.cpus, 4);
 	assert_string_equal(cfg.cmdline, "a=b c");
 	assert_int_equal(cfg.serial.kind, CHARDEV_PTY);
+	assert_string_equal(cfg.serial.log, "/tmp/l");   /* --serial after it keeps it */
 	assert_int_equal(cfg.on_reboot, CONFIG_REBOOT_EXIT);
 	assert_int_equal(cfg.on_triple_fault, CONFIG_TF_EXIT);
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
