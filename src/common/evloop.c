@@ -15,8 +15,8 @@
  *
  * Lifetime rule for users: evloop_del() does not wait for a callback that is
  * already running on the loop thread. Free a registration's opaque only on
- * the loop thread (e.g. from a callback or evloop_call()) or once
- * evloop_run() has returned.
+ * the loop thread (e.g. from a callback or evloop_call()) or while
+ * evloop_run() is not running; evloop_free_later() picks the right one.
  */
 #include "common/evloop.h"
 
@@ -59,6 +59,8 @@ struct evloop {
 	uint32_t next_gen;
 	struct evloop_call_item *calls_head;
 	struct evloop_call_item *calls_tail;
+	bool running;           /* inside evloop_run(), on thread */
+	pthread_t thread;
 };
 
 static uint64_t evloop_tag(int fd, uint32_t gen)
@@ -260,7 +262,12 @@ static void evloop_free_cb(void *opaque)
 
 void evloop_free_later(struct evloop *loop, void *p)
 {
-	if (evloop_call(loop, evloop_free_cb, p) < 0)
+	bool now;
+
+	pthread_mutex_lock(&loop->lock);
+	now = !loop->running || pthread_equal(pthread_self(), loop->thread);
+	pthread_mutex_unlock(&loop->lock);
+	if (now || evloop_call(loop, evloop_free_cb, p) < 0)
 		free(p);
 }
 
@@ -303,20 +310,28 @@ static void evloop_dispatch(struct evloop *loop, const struct epoll_event *ev)
 		fn(opaque, ev->events);
 }
 
+static void evloop_set_running(struct evloop *loop, bool running)
+{
+	pthread_mutex_lock(&loop->lock);
+	loop->running = running;
+	loop->thread = pthread_self();
+	pthread_mutex_unlock(&loop->lock);
+}
+
 int evloop_run(struct evloop *loop)
 {
 	struct epoll_event evs[EVLOOP_MAX_EVENTS];
-	int n, i;
+	int n, i, ret = 0;
 
+	evloop_set_running(loop, true);
 	while (!atomic_load(&loop->stop)) {
 		n = epoll_wait(loop->epfd, evs, EVLOOP_MAX_EVENTS, -1);
 		if (n < 0) {
-			int err = errno;
-
-			if (err == EINTR)
+			if (errno == EINTR)
 				continue;
-			log_error("evloop: epoll_wait: %s", strerror(err));
-			return -err;
+			ret = -errno;
+			log_error("evloop: epoll_wait: %s", strerror(-ret));
+			break;
 		}
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.u64 == EVLOOP_WAKE_TAG)
@@ -325,7 +340,8 @@ int evloop_run(struct evloop *loop)
 				evloop_dispatch(loop, &evs[i]);
 		}
 	}
-	/* Consume the request so the loop can be run again later. */
-	atomic_store(&loop->stop, false);
-	return 0;
+	evloop_set_running(loop, false);
+	if (ret == 0)   /* consume the request so the loop can be run again later */
+		atomic_store(&loop->stop, false);
+	return ret;
 }

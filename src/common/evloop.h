@@ -23,7 +23,8 @@ void evloop_stop(struct evloop *loop);
 /* Queue fn(opaque) to run once on the loop thread; safe from any thread. */
 int evloop_call(struct evloop *loop, void (*fn)(void *opaque), void *opaque);
 /* free(p) on the loop thread, after the callbacks of events it has already
- * taken (which may still hold p); at once if the call cannot be queued. */
+ * taken (which may still hold p); at once when called on the loop thread,
+ * while evloop_run() is not running, or if the call cannot be queued. */
 void evloop_free_later(struct evloop *loop, void *p);
 
 #endif

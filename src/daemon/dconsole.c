@@ -234,7 +234,7 @@ void dconsole_detach_locked(struct ddom *dom)
 	log_info("domain '%s': console client detached", dom->name);
 }
 
-void dconsole_close_locked(struct ddom *dom, bool now)
+void dconsole_close_locked(struct ddom *dom)
 {
 	struct dconsole *c = dom->console;
 
@@ -246,10 +246,7 @@ void dconsole_close_locked(struct ddom *dom, bool now)
 		evloop_del(dom->d->loop, c->pty);
 	close(c->pty);
 	dom->console = NULL;
-	if (now || vmkitd_on_loop(dom->d))
-		free(c);
-	else
-		evloop_free_later(dom->d->loop, c);
+	evloop_free_later(dom->d->loop, c);
 }
 
 static void dconsole_drop_reservation(struct dconsole *c)

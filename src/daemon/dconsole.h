@@ -22,9 +22,9 @@ struct MHD_UpgradeResponseHandle;
 
 /* Open dom->pty and start relaying (vmkitd.lock held). 0 or -errno. */
 int dconsole_open_locked(struct ddom *dom);
-/* Stop relaying, disconnect the client (vmkitd.lock held). now: the loop
- * no longer runs (free at once); else the memory goes on the loop thread. */
-void dconsole_close_locked(struct ddom *dom, bool now);
+/* Stop relaying, disconnect the client (vmkitd.lock held); the memory goes
+ * once no loop callback can hold it (evloop_free_later). */
+void dconsole_close_locked(struct ddom *dom);
 
 /* Reserve the console for a new client on connection fd (vmkitd.lock
  * held); *token names the reservation. -ENODEV (no pty console), -EBUSY (a

@@ -109,7 +109,7 @@ int dmon_open_locked(struct ddom *dom)
 	return 0;
 }
 
-void dmon_close_locked(struct ddom *dom, bool now)
+void dmon_close_locked(struct ddom *dom)
 {
 	struct dmon *m = dom->mon;
 
@@ -119,8 +119,5 @@ void dmon_close_locked(struct ddom *dom, bool now)
 	close(m->fd);
 	m->closed = true;
 	dom->mon = NULL;
-	if (now || vmkitd_on_loop(dom->d))
-		free(m);
-	else
-		evloop_free_later(dom->d->loop, m);
+	evloop_free_later(dom->d->loop, m);
 }

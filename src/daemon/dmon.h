@@ -13,7 +13,8 @@
 /* Connect to the domain's control socket (vmkitd.lock held). 0 or -errno
  * (the domain runs on without it: guest reboots then go unreported). */
 int dmon_open_locked(struct ddom *dom);
-/* now: the loop no longer runs (free at once). */
-void dmon_close_locked(struct ddom *dom, bool now);
+/* Stop listening (vmkitd.lock held); the memory goes once no loop
+ * callback can hold it (evloop_free_later). */
+void dmon_close_locked(struct ddom *dom);
 
 #endif

@@ -201,8 +201,8 @@ static void drun_stopped_locked(struct ddom *dom)
 
 	drun_end_state_locked(dom, &s, &r);
 	drun_reap_locked(dom);
-	dconsole_close_locked(dom, false);
-	dmon_close_locked(dom, false);
+	dconsole_close_locked(dom);
+	dmon_close_locked(dom);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		drun_unlink(dom, files[i]);
 	drun_taps_delete(dom);
@@ -956,8 +956,8 @@ void drun_detach_all(struct vmkitd *d)
 	for (size_t i = 0; i < d->ndoms; i++) {
 		struct ddom *dom = d->doms[i];
 
-		dconsole_close_locked(dom, true);
-		dmon_close_locked(dom, true);
+		dconsole_close_locked(dom);
+		dmon_close_locked(dom);
 		if (dom->pidfd < 0)
 			continue;
 		evloop_del(d->loop, dom->pidfd);

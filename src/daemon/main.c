@@ -200,7 +200,6 @@ static void *main_watcher(void *opaque)
 {
 	struct vmkitd *d = opaque;
 
-	d->loop_thread = pthread_self();   /* before any callback runs */
 	evloop_run(d->loop);
 	return NULL;
 }

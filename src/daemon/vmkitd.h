@@ -75,17 +75,9 @@ struct vmkitd {
 	long long last_id;            /* persisted in STATE/lastid (store held) */
 	struct devent_ring events;
 	struct evloop *loop;
-	pthread_t loop_thread;        /* the watcher, which runs the loop */
 	struct dapi *api;
 	int lock_fd;
 	bool stopping;
 };
-
-/* True on the thread that runs the event loop (where a loop callback's
- * object may be freed at once). */
-static inline bool vmkitd_on_loop(const struct vmkitd *d)
-{
-	return pthread_equal(pthread_self(), d->loop_thread) != 0;
-}
 
 #endif

@@ -448,6 +448,26 @@ static void test_destroy_with_pending_calls(void **state)
 	evloop_destroy(loop);
 }
 
+/* evloop_free_later frees at once while the loop does not run (a queued
+ * free would be dropped with the loop: LeakSanitizer fails this test), and
+ * from another thread while it runs, on the loop thread before later calls. */
+static void test_free_later(void **state)
+{
+	struct evloop *loop;
+	pthread_t t;
+	void *ret;
+
+	assert_int_equal(evloop_create(&loop), 0);
+	evloop_free_later(loop, malloc(32));
+	assert_int_equal(pthread_create(&t, NULL, loop_thread_main, loop), 0);
+	evloop_free_later(loop, malloc(32));
+	assert_int_equal(evloop_call(loop, call_stop, loop), 0);
+	pthread_join(t, &ret);
+	assert_null(ret);
+	evloop_free_later(loop, malloc(32));
+	evloop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_delete_in_batch),
 		cmocka_unit_test(test_delete_self),
 		cmocka_unit_test(test_destroy_with_pending_calls),
+		cmocka_unit_test(test_free_later),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
