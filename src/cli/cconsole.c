@@ -86,30 +86,8 @@ static ssize_t cconsole_recv(struct cconsole *d, char *buf, size_t len)
 
 static int cconsole_connect(struct cconsole *d, struct dclient *c)
 {
-	curl_socket_t s = CURL_SOCKET_BAD;
-	CURLcode cc;
-	long oserr = 0;
-
 	d->curl = dclient_curl(c);
-	curl_easy_reset(d->curl);
-	curl_easy_setopt(d->curl, CURLOPT_UNIX_SOCKET_PATH, dclient_socket(c));
-	curl_easy_setopt(d->curl, CURLOPT_URL, "http://localhost/");
-	curl_easy_setopt(d->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(d->curl, CURLOPT_CONNECTTIMEOUT, 30L);
-	cc = curl_easy_perform(d->curl);
-	if (cc == CURLE_COULDNT_CONNECT) {
-		curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &oserr);
-		dclient_connect_error(c, (int)oserr);
-		return -ECONNREFUSED;
-	}
-	if (cc != CURLE_OK || curl_easy_getinfo(d->curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
-	    s == CURL_SOCKET_BAD) {
-		dclient_error("cannot connect to vmkitd on %s: %s", dclient_socket(c),
-			  curl_easy_strerror(cc));
-		return -ECONNREFUSED;
-	}
-	d->fd = (int)s;
-	return 0;
+	return dclient_connect_only(c, &d->fd);
 }
 
 /* Read until the end of the answer's header block (head/headlen). */

@@ -117,11 +117,6 @@ void dclient_close(struct dclient *c)
 	free(c);
 }
 
-const char *dclient_socket(const struct dclient *c)
-{
-	return c->sock;
-}
-
 void *dclient_curl(struct dclient *c)
 {
 	return c->curl;
@@ -187,7 +182,8 @@ static const char *dclient_daemon_hint(const struct dclient *c, char *buf, size_
 	return buf;
 }
 
-void dclient_connect_error(const struct dclient *c, int err)
+/* Print the cannot-connect error for errno err (with a hint). */
+static void dclient_connect_error(const struct dclient *c, int err)
 {
 	char hint[sizeof(c->sock) + 80];
 
@@ -281,6 +277,25 @@ static int dclient_curl_failed(struct dclient *c, CURLcode cc)
 	dclient_error("talking to vmkitd on %s: %s", c->sock,
 		  c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 	return -EIO;
+}
+
+int dclient_connect_only(struct dclient *c, int *fd)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+	CURLcode cc;
+
+	dclient_setup(c, "GET", "/");
+	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
+	cc = curl_easy_perform(c->curl);
+	if (cc == CURLE_COULDNT_CONNECT)
+		return dclient_curl_failed(c, cc);
+	if (cc != CURLE_OK || curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
+	    s == CURL_SOCKET_BAD) {
+		dclient_error("cannot connect to vmkitd on %s: %s", c->sock, curl_easy_strerror(cc));
+		return -ECONNREFUSED;
+	}
+	*fd = (int)s;
+	return 0;
 }
 
 /* Turn a finished exchange into the result of dclient_call. */

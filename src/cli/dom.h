@@ -120,7 +120,6 @@ struct dclient;
 /* 0, or -EINVAL (bad URI, message printed) / -ENOMEM. */
 int dclient_open(const char *uri, bool readonly, struct dclient **out);
 void dclient_close(struct dclient *c);
-const char *dclient_socket(const struct dclient *c);
 
 /* One request: method, path under http://localhost (e.g. "/v1/version"),
  * an optional JSON body. On success *out (may be NULL to ignore) holds the
@@ -139,8 +138,9 @@ int dclient_stream(struct dclient *c, const char *path, long timeout_s,
 char *dclient_dom_path(struct dclient *c, const char *dom, const char *suffix);
 /* The libcurl handle of a connection (for the console's CONNECT_ONLY use). */
 void *dclient_curl(struct dclient *c);
-/* Print the cannot-connect error for errno err (with a hint). */
-void dclient_connect_error(const struct dclient *c, int err);
+/* Connect only (libcurl's CONNECT_ONLY) for a raw exchange on *fd through
+ * dclient_curl(c). 0, or -ECONNREFUSED (printed). */
+int dclient_connect_only(struct dclient *c, int *fd);
 /* Print an API error body (status, {"error":...}) the way dclient_call does. */
 void dclient_api_error(long status, const char *body, size_t len);
 /* 0 → 0; -ECONNREFUSED → 3; -EINVAL → 2; other → 1. */
