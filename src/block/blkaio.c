@@ -20,8 +20,8 @@
  * ring from the submitting thread and complete on the ring's completion
  * thread; the pool's workers run only what the ring does not take (discard,
  * write-zeroes, requests the checks refuse). blk_close() drains the ring,
- * then the workers. blk_aio_merged() counts the pool's merges only (the
- * ring never merges). */
+ * then the workers. blk_aio_merged() counts the pool's merges and the
+ * ring's (which merges only while plugged). */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
@@ -195,8 +195,10 @@ static void *blkaio_worker(void *arg)
 		log_error("%s: I/O thread: out of memory", a->b->filename);
 		return NULL;
 	}
-	while (blkaio_pop(a, bt))
+	while (blkaio_pop(a, bt)) {
 		blkaio_run_batch(a->b, bt);
+		blk_aio_batch_end(a->b);
+	}
 	free(bt);
 	return NULL;
 }
@@ -348,6 +350,18 @@ void blk_aio_unplug(struct blk *b)
 		blk_uring_unplug(a->uring);
 }
 
+void blk_aio_set_batch_done(struct blk *b, void (*fn)(void *opaque), void *opaque)
+{
+	b->batch_done = fn;
+	b->batch_opaque = opaque;
+}
+
+void blk_aio_batch_end(struct blk *b)
+{
+	if (b->batch_done)
+		b->batch_done(b->batch_opaque);
+}
+
 bool blk_aio_uring(struct blk *b)
 {
 	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);
@@ -365,6 +379,8 @@ uint64_t blk_aio_merged(struct blk *b)
 	pthread_mutex_lock(&a->lock);
 	n = a->merged;
 	pthread_mutex_unlock(&a->lock);
+	if (a->uring)
+		n += blk_uring_merged(a->uring);
 	return n;
 }
 

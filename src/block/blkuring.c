@@ -3,15 +3,24 @@
  * flush is put on the ring by the thread that submits it (readv, writev,
  * fdatasync on the file's descriptor at the guest offset: raw maps offsets
  * one to one), under the ring lock, so there is no hand-off before the
- * device sees it; between blk_aio_plug() and blk_aio_unplug() the kernel is
- * told once for the whole batch. At most BLKURING_DEPTH requests are on the ring; the rest
- * wait in a queue, so the completion queue never overflows. The completion
- * thread waits for completions, takes them in batches, refills the ring and
- * calls each request's done() with 0 or -errno. A short transfer is not a
- * result: the remainder goes back on the ring (a read that reaches the end
- * of the file reads zeros, as the synchronous API does). Requests the
- * synchronous API would refuse (read-only image, beyond the end) and
- * unaligned ones go to the worker pool, which reports their errors. */
+ * device sees it. Between blk_aio_plug() and blk_aio_unplug() requests
+ * wait in the queue and the kernel is told once for the whole batch, at the
+ * last unplug; meanwhile a read or write that continues the one queued
+ * just before it (same op, next offset) is merged into it, so a guest's
+ * sequential stream becomes fewer, larger requests that are still on the
+ * ring side by side. A flush or any other request in between ends a merge.
+ * A merged request that fails is split: each request runs again on its own
+ * and gets its own result. At most BLKURING_DEPTH requests are on the ring;
+ * the rest wait in the queue, so the completion queue never overflows. The
+ * completion thread waits for completions, takes them in batches, refills
+ * the ring, calls each request's done() with 0 or -errno and then the
+ * device's batch hook (blk_aio_set_batch_done), so that a merged request's
+ * parts reach the guest together. A short
+ * transfer is not a result: the remainder goes back on the ring (a read that
+ * reaches the end of the file reads zeros, as the synchronous API does).
+ * Requests the synchronous API would refuse (read-only image, beyond the
+ * end) and unaligned ones go to the worker pool, which reports their
+ * errors. */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
@@ -36,7 +45,7 @@ struct blk_uring {
 	struct blk_uring_op *head, *tail;   /* waiting for room on the ring */
 	unsigned inflight;         /* requests on the ring */
 	unsigned plugged;          /* blk_uring_plug() calls not yet unplugged */
-	bool unsent;               /* SQEs prepared and held back by a plug */
+	uint64_t merged;           /* requests that rode along in a merge */
 	bool stop;
 	bool started;              /* thread running */
 	pthread_t thread;
@@ -49,6 +58,7 @@ void blk_uring_op_init(struct blk_uring_op *op, struct blk_req *req)
 	op->iov = req->iov;
 	op->iovcnt = req->iovcnt;
 	op->off = req->off;
+	op->nreqs = 1;
 	for (int i = 0; i < req->iovcnt; i++)
 		op->left += req->iov[i].iov_len;
 }
@@ -124,6 +134,80 @@ int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align)
 	return 1;
 }
 
+/* Room in op->cat for n more segments after op's own. */
+static int blkuring_cat_reserve(struct blk_uring_op *op, int n)
+{
+	int need = op->iovcnt + n, cap = op->catcap;
+	struct iovec *cat;
+
+	if (need <= cap)
+		return 0;
+	while (cap < need)
+		cap = cap ? cap * 2 : 16;
+	cat = realloc(op->cat, (size_t)cap * sizeof(*cat));
+	if (!cat)
+		return -ENOMEM;
+	if (!op->cat)
+		memcpy(cat, op->iov, (size_t)op->iovcnt * sizeof(*cat));
+	op->cat = cat;
+	op->catcap = cap;
+	op->iov = cat;
+	return 0;
+}
+
+static bool blkuring_continues(const struct blk_uring_op *op, const struct blk_uring_op *part)
+{
+	enum blk_op o = op->req->op;
+
+	if (op->solo || part->nreqs != 1 || part->req->op != o)
+		return false;
+	if ((o != BLK_OP_READ && o != BLK_OP_WRITE) || part->off != op->off + op->left)
+		return false;
+	if (op->nreqs >= BLKURING_MERGE_REQS || part->iovcnt > IOV_MAX - op->iovcnt)
+		return false;
+	return op->left + part->left <= BLKURING_MERGE_BYTES;
+}
+
+int blk_uring_op_merge(struct blk_uring_op *op, struct blk_uring_op *part)
+{
+	if (!blkuring_continues(op, part))
+		return 1;
+	if (blkuring_cat_reserve(op, part->iovcnt))
+		return -ENOMEM;
+	memcpy(op->cat + op->iovcnt, part->iov, (size_t)part->iovcnt * sizeof(*op->cat));
+	op->iovcnt += part->iovcnt;
+	op->left += part->left;
+	op->nreqs++;
+	part->next = NULL;
+	if (op->last)
+		op->last->next = part;
+	else
+		op->parts = part;
+	op->last = part;
+	return 0;
+}
+
+void blk_uring_op_release(struct blk_uring_op *op)
+{
+	free(op->rem);
+	free(op->cat);
+	op->rem = NULL;
+	op->cat = NULL;
+}
+
+struct blk_uring_op *blk_uring_op_split(struct blk_uring_op *op)
+{
+	struct blk_uring_op *parts = op->parts;
+
+	blk_uring_op_release(op);
+	blk_uring_op_init(op, op->req);
+	op->solo = true;
+	op->next = parts;
+	for (struct blk_uring_op *p = parts; p; p = p->next)
+		p->solo = true;   /* untouched since blk_uring_op_init */
+	return op;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Submission                                                             */
 
@@ -159,8 +243,9 @@ static void blkuring_enter_locked(struct blk_uring *u)
 }
 
 /* Move waiting requests onto the ring while there is room, and tell the
- * kernel unless a plug holds them back and force is false (lock held). */
-static void blkuring_fill_locked(struct blk_uring *u, bool force)
+ * kernel (lock held; never while plugged, except from the completion
+ * thread, which sends whatever waits). */
+static void blkuring_fill_locked(struct blk_uring *u)
 {
 	unsigned queued = 0;
 
@@ -179,11 +264,7 @@ static void blkuring_fill_locked(struct blk_uring *u, bool force)
 		queued++;
 	}
 	if (queued)
-		u->unsent = true;
-	if (u->unsent && (force || !u->plugged)) {
-		u->unsent = false;
 		blkuring_enter_locked(u);
-	}
 }
 
 void blk_uring_plug(struct blk_uring *u)
@@ -198,7 +279,8 @@ void blk_uring_unplug(struct blk_uring *u)
 	pthread_mutex_lock(&u->lock);
 	if (u->plugged)
 		u->plugged--;
-	blkuring_fill_locked(u, false);
+	if (!u->plugged)
+		blkuring_fill_locked(u);
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -241,6 +323,28 @@ static bool blkuring_takes(struct blk_uring *u, const struct blk_req *req)
 	return false;
 }
 
+/* Plugged: merge op into the request queued last, if it continues that. */
+static bool blkuring_merge_locked(struct blk_uring *u, struct blk_uring_op *op)
+{
+	if (!u->plugged || !u->tail || blk_uring_op_merge(u->tail, op))
+		return false;   /* (out of memory: op simply goes on its own) */
+	u->merged++;
+	return true;
+}
+
+/* Queue op; unplugged, it goes on the ring at once (a plug holds the
+ * queue back until the last unplug, so that later requests can merge). */
+static void blkuring_queue_locked(struct blk_uring *u, struct blk_uring_op *op)
+{
+	if (u->tail)
+		u->tail->next = op;
+	else
+		u->head = op;
+	u->tail = op;
+	if (!u->plugged)
+		blkuring_fill_locked(u);
+}
+
 int blk_uring_submit(struct blk_uring *u, struct blk_req *req)
 {
 	struct blk_uring_op *op;
@@ -253,16 +357,10 @@ int blk_uring_submit(struct blk_uring *u, struct blk_req *req)
 		return -ENOMEM;
 	blk_uring_op_init(op, req);
 	pthread_mutex_lock(&u->lock);
-	if (u->stop) {
+	if (u->stop)
 		ret = -ESHUTDOWN;
-	} else {
-		if (u->tail)
-			u->tail->next = op;
-		else
-			u->head = op;
-		u->tail = op;
-		blkuring_fill_locked(u, false);
-	}
+	else if (!blkuring_merge_locked(u, op))
+		blkuring_queue_locked(u, op);
 	pthread_mutex_unlock(&u->lock);
 	if (ret)
 		free(op);
@@ -272,8 +370,22 @@ int blk_uring_submit(struct blk_uring *u, struct blk_req *req)
 /* ---------------------------------------------------------------------- */
 /* Completion                                                             */
 
+/* A failed merge's requests, each to run again on its own: onto the front
+ * of *again, which is put back on the queue in reverse (keeps the order). */
+static void blkuring_push_split(struct blk_uring_op *list, struct blk_uring_op **again)
+{
+	while (list) {
+		struct blk_uring_op *op = list;
+
+		list = op->next;
+		op->next = *again;
+		*again = op;
+	}
+}
+
 /* Sort one batch of completions: finished requests onto *done, remainders
- * back to the front of the queue. Returns the requests that left the ring. */
+ * and the requests of a failed merge back to the front of the queue.
+ * Returns the requests that left the ring. */
 static unsigned blkuring_sort(struct blk_uring *u, struct io_uring_cqe **cqes, unsigned n,
 			      struct blk_uring_op **done, struct blk_uring_op **again)
 {
@@ -286,8 +398,11 @@ static unsigned blkuring_sort(struct blk_uring *u, struct io_uring_cqe **cqes, u
 			continue;   /* the wake-up from blk_uring_stop */
 		left_ring++;
 		if (blk_uring_op_advance(op, cqes[i]->res, u->align)) {
+			op->solo = true;
 			op->next = *again;
 			*again = op;
+		} else if (op->ret < 0 && op->nreqs > 1) {
+			blkuring_push_split(blk_uring_op_split(op), again);
 		} else {
 			op->next = *done;
 			*done = op;
@@ -296,17 +411,26 @@ static unsigned blkuring_sort(struct blk_uring *u, struct io_uring_cqe **cqes, u
 	return left_ring;
 }
 
+/* Every request of each finished op gets the op's result (a merged op
+ * that finishes has succeeded: a failed one was split). */
 static void blkuring_complete(struct blk_uring_op *done)
 {
 	while (done) {
-		struct blk_uring_op *op = done;
+		struct blk_uring_op *op = done, *part = op->parts;
 		struct blk_req *req = op->req;
 		int ret = op->ret;
 
 		done = op->next;
-		free(op->rem);
+		blk_uring_op_release(op);
 		free(op);
 		req->done(req, ret);
+		while (part) {
+			op = part;
+			part = op->next;
+			req = op->req;
+			free(op);
+			req->done(req, ret);
+		}
 	}
 }
 
@@ -329,10 +453,13 @@ static bool blkuring_batch(struct blk_uring *u, struct io_uring_cqe **cqes, unsi
 		if (!u->tail)
 			u->tail = op;
 	}
-	blkuring_fill_locked(u, true);
+	blkuring_fill_locked(u);
 	more = !u->stop || u->inflight || u->head;
 	pthread_mutex_unlock(&u->lock);
-	blkuring_complete(done);
+	if (done) {
+		blkuring_complete(done);
+		blk_aio_batch_end(u->b);
+	}
 	return more;
 }
 
@@ -376,6 +503,16 @@ void blk_uring_stop(struct blk_uring *u)
 	pthread_mutex_unlock(&u->lock);
 	pthread_join(u->thread, NULL);
 	u->started = false;
+}
+
+uint64_t blk_uring_merged(struct blk_uring *u)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&u->lock);
+	n = u->merged;
+	pthread_mutex_unlock(&u->lock);
+	return n;
 }
 
 void blk_uring_free(struct blk_uring *u)

@@ -1,5 +1,7 @@
 /* blkuring: private interface of the io_uring path for O_DIRECT raw images
- * (blkuring.c), used by the worker pool (blkaio.c) and the unit tests. */
+ * (blkuring.c), used by the worker pool (blkaio.c) and the unit tests:
+ * the ring, and the per-request state (struct blk_uring_op) with the
+ * merging of adjacent requests into one. */
 #ifndef VMKIT_BLKURING_H
 #define VMKIT_BLKURING_H
 
@@ -14,15 +16,30 @@ struct blk_uring;
 /* How the ring is set up: io_uring_queue_init, or a stand-in in tests. */
 typedef int (*blk_uring_init_fn)(unsigned entries, struct io_uring *ring, unsigned flags);
 
-/* One request on the ring, and what is left of it after a short transfer. */
+/* A merge takes at most this many requests, and this many bytes (QEMU's
+ * virtio-blk merges up to 32 requests). The kernel splits what a disk
+ * cannot take as one request, which costs less than the requests it saves:
+ * a guest's stream of 128 KiB requests, 8 in flight, becomes one 1 MiB
+ * readv per round trip instead of eight. */
+#define BLKURING_MERGE_REQS 32u
+#define BLKURING_MERGE_BYTES (1u << 20)
+
+/* One request on the ring, and what is left of it after a short transfer.
+ * A merged one carries the requests that continue it (parts), all run as
+ * one readv/writev over every part's segments (cat). */
 struct blk_uring_op {
-	struct blk_req *req;
+	struct blk_req *req;       /* the request; the first one, when merged */
 	struct blk_uring_op *next;
-	const struct iovec *iov;   /* what to transfer next: req->iov or rem */
+	struct blk_uring_op *parts, *last;   /* merged: the others, in order (by next) */
+	const struct iovec *iov;   /* what to transfer next: req->iov, cat or rem */
 	int iovcnt;
 	uint64_t off;
 	uint64_t left;             /* bytes not transferred yet */
 	struct iovec *rem;         /* owned: the remainder after a short transfer */
+	struct iovec *cat;         /* owned, when merged: every part's segments */
+	int catcap;
+	unsigned nreqs;            /* requests this op runs: 1, more when merged */
+	bool solo;                 /* nothing merges into it (resubmitted, or split) */
 	int ret;                   /* the result, once finished */
 };
 
@@ -46,5 +63,16 @@ void blk_uring_free(struct blk_uring *u);   /* after stop; NULL is fine */
  * O_DIRECT, where a read ending in a partial block means end of file. */
 int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align);
 void blk_uring_op_init(struct blk_uring_op *op, struct blk_req *req);
+/* Let op (not started) also run part (fresh, unmerged), the read or write
+ * that continues it: 0; 1 when part does not continue op or the limits
+ * (BLKURING_MERGE_*, IOV_MAX segments) say no; -ENOMEM. */
+int blk_uring_op_merge(struct blk_uring_op *op, struct blk_uring_op *part);
+/* Undo a merge after it failed: op and its parts, each on its own again
+ * from the start and marked solo, chained by next (op first). */
+struct blk_uring_op *blk_uring_op_split(struct blk_uring_op *op);
+/* Free op's own memory (not its parts, not op). */
+void blk_uring_op_release(struct blk_uring_op *op);
+/* Requests that rode along in another's merged request, since created. */
+uint64_t blk_uring_merged(struct blk_uring *u);
 
 #endif

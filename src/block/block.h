@@ -9,7 +9,8 @@
  * make_empty (commit); NULL where a driver lacks them.
  * Additive change by qcow2: blk_open_opts.check (open for `check -r`).
  * Additive change by virtio-blk: blk_req.may_unmap (WRITE_ZEROES may punch).
- * Additive change by uring: blk_aio_plug/unplug (batched io_uring submits). */
+ * Additive change by uring: blk_aio_plug/unplug (batched io_uring submits).
+ * Additive change by virtio-blk: blk_aio_set_batch_done (publish a batch). */
 #ifndef VMKIT_BLOCK_H
 #define VMKIT_BLOCK_H
 
@@ -138,6 +139,8 @@ struct blk {
 	pthread_mutex_t lock;      /* serialises driver calls (!drv->parallel) */
 	void *state;               /* drv->state_size bytes */
 	struct blk_aio *aio;       /* worker threads (blkaio.c); NULL until first submit */
+	void (*batch_done)(void *opaque);   /* blk_aio_set_batch_done */
+	void *batch_opaque;
 };
 
 /* Registered drivers (raw, qcow2), NULL-terminated. */
@@ -182,7 +185,7 @@ struct blk_req {
 	bool may_unmap;            /* WRITE_ZEROES: the range may be deallocated */
 	const struct iovec *iov;   /* READ / WRITE */
 	int iovcnt;
-	/* Called once, on a worker thread, with 0 or -errno. */
+	/* Called once, on a worker or completion thread, with 0 or -errno. */
 	void (*done)(struct blk_req *req, int ret);
 	void *opaque;
 };
@@ -201,5 +204,10 @@ uint64_t blk_aio_merged(struct blk *b);
  * thread; no effect on the worker pool. */
 void blk_aio_plug(struct blk *b);
 void blk_aio_unplug(struct blk *b);
+/* Have fn(opaque) called on the thread that ran them after each batch of
+ * done() calls (a worker's call, a batch of ring completions), so that a
+ * device can hand the whole batch to its guest at once. Set it before the
+ * first submission; NULL: none. */
+void blk_aio_set_batch_done(struct blk *b, void (*fn)(void *opaque), void *opaque);
 
 #endif

@@ -27,6 +27,7 @@ void aio_ctx_reset(struct aio_ctx *c)
 	memset(c->ret, 0, sizeof(c->ret));
 	memset(c->req, 0, sizeof(c->req));
 	c->done = 0;
+	c->batches = c->done_at_first = c->done_at_last = 0;
 }
 
 void aio_ctx_free(struct aio_ctx *c)
@@ -48,6 +49,28 @@ void aio_ctx_done(struct blk_req *req, int ret)
 		c->on_main = true;
 	c->done++;
 	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void aio_ctx_batch_done(void *opaque)
+{
+	struct aio_ctx *c = opaque;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->batches++)
+		c->done_at_first = c->done;
+	c->done_at_last = c->done;
+	if (pthread_equal(pthread_self(), c->main))
+		c->on_main = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void aio_ctx_wait_batch(struct aio_ctx *c, unsigned n)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->done_at_last < n)
+		pthread_cond_wait(&c->cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 }
 

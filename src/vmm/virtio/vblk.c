@@ -13,9 +13,10 @@
  * finished requests, the count of requests in flight, the waiting list, the
  * bounce-buffer pool and the list of writes in flight (host blocks > 512).
  * Lock order: device lock, then io_lock. A worker never waits for the device
- * lock: it puts a finished request on its queue's done list, then takes the
- * device lock with trylock and pushes the used entries itself, or else kicks
- * the queue so that the event loop does it. That is what lets reset (device
+ * lock: it puts a finished request on its queue's done list and, once the
+ * block layer's batch of completions is done (blk_aio_set_batch_done),
+ * takes the device lock with trylock and pushes the whole batch, or else
+ * kicks the queues so that the event loop does it. That is what lets reset (device
  * lock held) wait for the requests in flight without a deadlock; once they
  * are all finished nothing touches guest memory or the queues any more, and
  * their done lists are dropped.
@@ -372,7 +373,7 @@ static void vblk_admit_waiting(struct vblk *d, struct vblk_req **ready)
 
 /* ---- execution (worker threads, or the event loop when starting) ---- */
 
-static void vblk_run(struct vblk *d, struct vblk_req *r, int ret, bool on_worker);
+static void vblk_run(struct vblk *d, struct vblk_req *r, int ret);
 
 static void vblk_range_span(const struct vblk *d, const struct vblk_range *g, uint64_t *lo,
 			    uint64_t *hi)
@@ -544,26 +545,41 @@ static void vblk_done_add(struct vblk_queue *q, struct vblk_req *r)
 
 static void vblk_drain(struct vblk *d, struct vblk_queue *q);
 
-/* A worker finished a request: push it now if the device lock is free, or
- * have the event loop do it. Never blocks on the device lock. */
-static void vblk_complete_from_worker(struct vblk *d, struct vblk_queue *q)
+/* The block layer's completion thread finished a batch of requests
+ * (blk_aio_set_batch_done): push every queue's finished ones now if the
+ * device lock is free, or have the event loop do it. The guest sees the
+ * batch at once, and answers with one batch of new requests. Never blocks
+ * on the device lock. */
+static void vblk_batch_done(void *opaque)
 {
+	struct vblk *d = opaque;
 	pthread_mutex_t *lock;
+	bool any[VIRTIO_MAX_QUEUES], locked;
 
 	if (__atomic_load_n(&d->closing, __ATOMIC_ACQUIRE))
 		return;
+	pthread_mutex_lock(&d->io_lock);
+	for (unsigned i = 0; i < d->nqueues; i++)
+		any[i] = d->queues[i].done_head != NULL;
+	pthread_mutex_unlock(&d->io_lock);
 	lock = virtio_dev_lock(d->handle);
-	if (pthread_mutex_trylock(lock) == 0) {
-		vblk_drain(d, q);
-		pthread_mutex_unlock(lock);
-	} else {
-		virtio_queue_kick(d->handle, q->index);
+	locked = pthread_mutex_trylock(lock) == 0;
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		if (!any[i])
+			continue;
+		if (locked)
+			vblk_drain(d, &d->queues[i]);
+		else
+			virtio_queue_kick(d->handle, i);
 	}
+	if (locked)
+		pthread_mutex_unlock(lock);
 }
 
 /* r is finished: give back what it held, start waiters, queue it for the
- * used ring. */
-static void vblk_finish(struct vblk *d, struct vblk_req *r, bool on_worker)
+ * used ring (pushed by vblk_batch_done, or at the end of the event loop's
+ * queue work). */
+static void vblk_finish(struct vblk *d, struct vblk_req *r)
 {
 	struct vblk_queue *q = r->q;
 	struct vblk_req *ready = NULL;
@@ -580,22 +596,20 @@ static void vblk_finish(struct vblk *d, struct vblk_req *r, bool on_worker)
 		struct vblk_req *w = ready;
 
 		ready = w->next;
-		vblk_run(d, w, w->start_err, on_worker);
+		vblk_run(d, w, w->start_err);
 	}
-	if (on_worker)
-		vblk_complete_from_worker(d, q);
 }
 
 static void vblk_io_done(struct blk_req *br, int ret)
 {
 	struct vblk_req *r = br->opaque;
 
-	vblk_run(r->q->d, r, ret, true);
+	vblk_run(r->q->d, r, ret);
 }
 
 /* Drive r from the operation that finished with ret to the next submission
  * or to its end. */
-static void vblk_run(struct vblk *d, struct vblk_req *r, int ret, bool on_worker)
+static void vblk_run(struct vblk *d, struct vblk_req *r, int ret)
 {
 	while (vblk_next(d, r, ret)) {
 		r->br.done = vblk_io_done;
@@ -605,7 +619,7 @@ static void vblk_run(struct vblk *d, struct vblk_req *r, int ret, bool on_worker
 			return;
 		log_error("%s: cannot queue a request: %s", d->id, strerror(-ret));
 	}
-	vblk_finish(d, r, on_worker);
+	vblk_finish(d, r);
 }
 
 /* Start a parsed request (event loop, device lock held). */
@@ -622,7 +636,7 @@ static void vblk_start(struct vblk *d, struct vblk_req *r)
 	}
 	pthread_mutex_unlock(&d->io_lock);
 	if (go)
-		vblk_run(d, r, go < 0 ? go : 0, false);
+		vblk_run(d, r, go < 0 ? go : 0);
 }
 
 /* ---- completion (device lock held) ---- */
@@ -1317,6 +1331,7 @@ static int vblk_open(struct vblk *d, const struct config_disk *cfg)
 	d->align = o.direct ? vblk_host_align(d->blk) : 1;
 	d->blk_size = MAX(d->align, BLK_SECTOR);
 	d->size = (uint64_t)blk_length(d->blk) / BLK_SECTOR * BLK_SECTOR;
+	blk_aio_set_batch_done(d->blk, vblk_batch_done, d);
 	return 0;
 }
 
