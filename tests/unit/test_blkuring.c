@@ -203,6 +203,17 @@ static void test_uring_readonly(void **state)
 	free(buf);
 }
 
+/* Fill the image with w's pattern, cut the file to size behind the
+ * image's back, poison the four blocks of r the read will land in. */
+static void write_and_shrink(struct fixture *fx, struct blk *b, uint8_t *w, off_t size,
+			     uint8_t *r)
+{
+	fill(w, IMG, 8);
+	assert_int_equal(blk_pwrite(b, 0, w, IMG), 0);
+	assert_int_equal(truncate(fx->path, size), 0);
+	memset(r, 0xaa, 4 * BS);
+}
+
 /* The file shrinks behind the image's back: reads across the new end of
  * file come back short and end in zeros, as the synchronous API's do; one
  * ends at a block boundary (the remainder is resubmitted and reads 0
@@ -216,10 +227,7 @@ static void test_uring_short_read(void **state)
 
 	if (!b)
 		skip();
-	fill(w, IMG, 8);
-	assert_int_equal(blk_pwrite(b, 0, w, IMG), 0);
-	assert_int_equal(truncate(fx->path, IMG - 2 * BS), 0);
-	memset(r, 0xaa, 4 * BS);
+	write_and_shrink(fx, b, w, IMG - 2 * BS, r);
 	aio_ctx_submit(b, c, 0, BLK_OP_READ, IMG - 4 * BS, 4 * BS, r);
 	aio_ctx_wait(c, 1);
 	assert_int_equal(c->ret[0], 0);
@@ -515,10 +523,7 @@ static void test_uring_merge_short(void **state)
 
 	if (!b)
 		skip();
-	fill(w, IMG, 4);
-	assert_int_equal(blk_pwrite(b, 0, w, IMG), 0);
-	assert_int_equal(truncate(fx->path, IMG - 2 * BS - 1000), 0);
-	memset(r, 0xaa, 4 * BS);
+	write_and_shrink(fx, b, w, IMG - 2 * BS - 1000, r);
 	blk_aio_plug(b);
 	submit_run(b, c, 0, BLK_OP_READ, N - 4, 4, r);
 	blk_aio_unplug(b);
