@@ -15,12 +15,11 @@
  * completion thread waits for completions, takes them in batches, refills
  * the ring, calls each request's done() with 0 or -errno and then the
  * device's batch hook (blk_aio_set_batch_done), so that a merged request's
- * parts reach the guest together. A short
- * transfer is not a result: the remainder goes back on the ring (a read that
- * reaches the end of the file reads zeros, as the synchronous API does).
- * Requests the synchronous API would refuse (read-only image, beyond the
- * end) and unaligned ones go to the worker pool, which reports their
- * errors. */
+ * parts reach the guest together. A short transfer is not a result: the
+ * remainder goes back on the ring (a read that reaches the end of the file
+ * reads zeros, as the synchronous API does). Requests the synchronous API
+ * would refuse (read-only image, beyond the end) and unaligned ones go to
+ * the worker pool, which reports their errors. */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>

@@ -16,10 +16,10 @@
  * lock: it puts a finished request on its queue's done list and, once the
  * block layer's batch of completions is done (blk_aio_set_batch_done),
  * takes the device lock with trylock and pushes the whole batch, or else
- * kicks the queues so that the event loop does it. That is what lets reset (device
- * lock held) wait for the requests in flight without a deadlock; once they
- * are all finished nothing touches guest memory or the queues any more, and
- * their done lists are dropped.
+ * kicks the queues so that the event loop does it. That is what lets reset
+ * (device lock held) wait for the requests in flight without a deadlock;
+ * once they are all finished nothing touches guest memory or the queues any
+ * more, and their done lists are dropped.
  *
  * Bounds: at most one request per ring entry is in flight on a queue (the
  * slots); bounce buffers come from a pool of VBLK_BOUNCE_BUFS chunks of
