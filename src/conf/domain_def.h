@@ -71,6 +71,7 @@ struct domain_def {
 	const char *description;
 	uint64_t memory;             /* bytes, rounded up to 4 KiB */
 	uint64_t current_memory;     /* bytes; = memory when absent (balloon target) */
+	bool mem_prealloc;           /* <memoryBacking><allocation mode='immediate'/> */
 	unsigned vcpus;
 	const char *kernel;
 	const char *initrd;          /* NULL = none */

@@ -215,6 +215,8 @@ static void dj_machine(struct dj *j, const struct domain_def *def, const struct 
 	if (def->cmdline)
 		dj_set(j, j->root, "cmdline", json_string(def->cmdline));
 	dj_set(j, j->root, "memory", json_integer((json_int_t)def->memory));
+	if (def->mem_prealloc)
+		dj_set(j, j->root, "mem-prealloc", json_true());
 	dj_set(j, j->root, "cpus", json_integer(def->vcpus));
 	dj_set(j, j->root, "serial", def->has_serial ? dj_chardev(&def->serial) :
 	       json_string("none"));

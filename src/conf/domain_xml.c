@@ -350,6 +350,19 @@ static int dx_parse_current_memory(struct domain_xml *dx, xmlNodePtr n,
 	return dx_memory(dx, n, &dx->def.current_memory, err);
 }
 
+/* <memoryBacking>: the table allows only what vmkit's guest RAM is (private
+ * anonymous memory); what is left to act on is the allocation mode. */
+static int dx_parse_memory_backing(struct domain_xml *dx, xmlNodePtr n,
+				   struct domain_xml_error *err)
+{
+	xmlNodePtr a = dx_child(n, "allocation");
+	const char *mode = a ? dx_attr(dx, a, "mode") : NULL;
+
+	(void)err;
+	dx->def.mem_prealloc = mode && strcmp(mode, "immediate") == 0;
+	return 0;
+}
+
 static int dx_parse_vcpu(struct domain_xml *dx, xmlNodePtr n, struct domain_xml_error *err)
 {
 	const char *s = dx_text(dx, n, true), *cur = dx_attr(dx, n, "current");
@@ -444,6 +457,7 @@ static const struct dx_top dx_tops[] = {
 	{ "description", dx_parse_description, false },
 	{ "memory", dx_parse_memory, true },
 	{ "currentMemory", dx_parse_current_memory, false },
+	{ "memoryBacking", dx_parse_memory_backing, false },
 	{ "vcpu", dx_parse_vcpu, false },
 	{ "os", dx_parse_os, true },
 	{ "on_poweroff", dx_parse_on_poweroff, false },

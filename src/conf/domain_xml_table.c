@@ -38,6 +38,28 @@ static const struct domain_xml_rule dx_rules[] = {
 	{ "domain/currentMemory", NULL, H, ONE, NULL, "balloon target; at most <memory>" },
 	{ "domain/currentMemory", "unit", H, 0, NULL, "as for memory" },
 	{ "domain/maxMemory", NULL, R, 0, NULL, "memory hot-plug is not supported" },
+	{ "domain/memoryBacking", NULL, H, ONE, NULL, "guest RAM is private anonymous memory, "
+	  "with transparent huge pages where the host enables them" },
+	{ "domain/memoryBacking/allocation", NULL, H, ONE, NULL, "" },
+	{ "domain/memoryBacking/allocation", "mode", H, 0, "immediate|ondemand", "immediate: "
+	  "all guest RAM is allocated before the guest starts, and the start fails if the host "
+	  "lacks it (vmkit-vmm --mem-prealloc); ondemand (default): on first use" },
+	{ "domain/memoryBacking/allocation", "threads", P, 0, NULL, "one thread allocates" },
+	{ "domain/memoryBacking/source", NULL, H, ONE, NULL, "" },
+	{ "domain/memoryBacking/source", "type", H, 0, "anonymous", "",
+	  "guest RAM is anonymous memory (file and memfd backing are not supported)" },
+	{ "domain/memoryBacking/access", NULL, H, ONE, NULL, "" },
+	{ "domain/memoryBacking/access", "mode", H, 0, "private", "", "guest RAM is private to "
+	  "the VMM: shared access (vhost-user, virtiofs) is not supported" },
+	{ "domain/memoryBacking/nosharepages", NULL, H, ONE, NULL, "always so: guest RAM is "
+	  "never offered to KSM" },
+	{ "domain/memoryBacking/discard", NULL, P, ONE, NULL, "anonymous RAM goes back to the "
+	  "host when the VM stops" },
+	{ "domain/memoryBacking/hugepages", NULL, R, 0, NULL, "hugetlbfs pages are not "
+	  "supported: guest RAM uses transparent huge pages where the host enables them, and "
+	  "<allocation mode='immediate'/> reserves it up front" },
+	{ "domain/memoryBacking/locked", NULL, R, 0, NULL, "locking guest RAM in host memory is "
+	  "not supported" },
 	{ "domain/vcpu", NULL, H, ONE, NULL, "1 to 254 vCPUs (default 1)" },
 	{ "domain/vcpu", "placement", P, 0, "static|auto", "" },
 	{ "domain/vcpu", "cpuset", P, 0, NULL, "no pinning" },

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import TIMEOUT, VMKITD, domain_xml, raw_disk_xml, wait_for
+from conftest import TIMEOUT, VMKITD, domain_xml, raw_disk_xml, rss_anon, wait_for
 
 
 def define(d, name, **kw):
@@ -644,6 +644,22 @@ def test_vmm_refuses_to_start(vmkitd, kvm):
     assert (i["state"], i["reason"], i["id"], i["pid"]) == ("shutoff", "failed", None, None)
     assert ("stopped", "failed") == (d.events()[-1]["event"], d.events()[-1]["detail"])
     assert sorted(os.listdir(d.runtime_dir)) == ["seq.last", "vmkitd-ro.sock", "vmkitd.pid", "vmkitd.sock"]
+
+
+def test_memory_backing_immediate_preallocates(vmkitd, kvm):
+    """<memoryBacking><allocation mode='immediate'/> starts the VMM with all
+    guest RAM resident before the guest runs; without it the idle guest's
+    RAM stays mostly unallocated."""
+    d = vmkitd
+    backing = "  <memoryBacking>\n    <allocation mode='immediate'/>\n  </memoryBacking>\n"
+    define(d, "pre", memory="256", extra=backing)
+    define(d, "lazy", memory="256")
+    pre = d.api("POST", "/v1/domains/pre/start")["pid"]
+    lazy = d.api("POST", "/v1/domains/lazy/start")["pid"]
+    assert rss_anon(pre) >= 256 << 20
+    assert rss_anon(lazy) <= rss_anon(pre) - (128 << 20)
+    xml = d.api("GET", "/v1/domains/pre/xml")["xml"]
+    assert "<allocation mode='immediate'/>" in xml
 
 
 def test_runtime_dir_too_long(tmp_path):
