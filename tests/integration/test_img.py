@@ -11,6 +11,7 @@
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -534,12 +535,23 @@ def test_progress_bar(tmp_path):
 
 # ---- locking ------------------------------------------------------------------
 
-def wait_locked(img, deadline=30):
+def wait_locked(img, holder, deadline=30):
+    """Wait until holder has its OFD locks on img, as /proc/locks shows them.
+    Asking qemu-img instead would take locks of its own: a holder opening the
+    image at that moment fails to get its write lock and exits."""
+    ino = os.stat(img).st_ino
     end = time.monotonic() + deadline
+    seen = []
     while time.monotonic() < end:
-        if qimg("info", img, ok=None).returncode != 0:
+        if holder.poll() is not None:
+            raise AssertionError(f"the holder exited ({holder.returncode}): "
+                                 + holder.stderr.read().decode(errors="replace"))
+        with open("/proc/locks") as f:
+            now = sorted(line.split(":", 1)[1] for line in f if re.search(rf":{ino} ", line))
+        if now and now == seen:   # all of them: the same two polls in a row
             return
-        time.sleep(0.1)
+        seen = now
+        time.sleep(0.05)
     raise AssertionError("the holder never locked " + str(img))
 
 
@@ -547,9 +559,9 @@ def test_qemu_holds_image_vmkit_refuses(tmp_path):
     img = tmp_path / "held.qcow2"
     qimg("create", "-f", "qcow2", img, "8M")
     holder = subprocess.Popen([QEMU_IO, "-f", "qcow2", "-c", "sleep 600000", str(img)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_locked(img)
+        wait_locked(img, holder)
         r = vmkit("info", img, ok=(1,))
         assert "lock" in r.stderr and str(img) in r.stderr
         vmkit("check", img, ok=(1,))
