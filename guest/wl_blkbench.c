@@ -137,7 +137,7 @@ static int bench_reap_one(struct bench *bn, struct bench_run *r, unsigned *infli
 	int tag, ret = vblk_reap(&bn->j.b, &tag, &st, &len);
 
 	if (ret)
-		return guest_fail(bn->j.g, ret, "request not completed in %u ms", BLK_TIMEOUT_MS);
+		return guest_fail(bn->j.g, ret, "bad used element");
 	if (st != VBLK_S_OK)
 		return guest_fail(bn->j.g, -EIO, "request failed: %s", vblk_status_name(st));
 	r->ops++;

@@ -8,8 +8,10 @@
  * right behind it that continue it (same op, next offset), and runs them as
  * one vectored call: a guest's sequential stream becomes a few large calls
  * instead of one wake-up and one call per request. (With O_DIRECT the
- * requests stay apart: the device serves them in parallel, faster than one
- * large one.) And a submission wakes a worker only when no wake
+ * pool keeps them apart: merged, one worker would run what several run in
+ * parallel. The ring, blkuring.c, merges O_DIRECT requests while plugged
+ * and still keeps the merged ones in flight side by side.) And a
+ * submission wakes a worker only when no wake
  * is already on its way; a worker that finds more work queued after taking
  * its batch wakes the next one, so parallel requests still spread over the
  * pool. If a merged call fails, its requests run again one by one, so each

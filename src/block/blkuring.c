@@ -5,7 +5,8 @@
  * one to one), under the ring lock, so there is no hand-off before the
  * device sees it. Between blk_aio_plug() and blk_aio_unplug() requests
  * wait in the queue and the kernel is told once for the whole batch, at the
- * last unplug; meanwhile a read or write that continues the one queued
+ * last unplug (unless the completion thread refills the ring meanwhile:
+ * it sends what waits); meanwhile a read or write that continues the one queued
  * just before it (same op, next offset) is merged into it, so a guest's
  * sequential stream becomes fewer, larger requests that are still on the
  * ring side by side. A flush or any other request in between ends a merge.
@@ -102,6 +103,14 @@ static int blkuring_skip(struct blk_uring_op *op, uint64_t n)
 	return 0;
 }
 
+/* op goes on the ring again; nothing merges into it any more (it may have
+ * been partly done, and a merge would have to keep track). */
+static int blkuring_again(struct blk_uring_op *op)
+{
+	op->solo = true;
+	return 1;
+}
+
 static int blkuring_finish(struct blk_uring_op *op, int ret)
 {
 	op->ret = ret;
@@ -114,7 +123,7 @@ int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align)
 	uint64_t n;
 
 	if (res == -EINTR || res == -EAGAIN)
-		return 1;
+		return blkuring_again(op);
 	if (res < 0 || op->req->op == BLK_OP_FLUSH)
 		return blkuring_finish(op, res < 0 ? res : 0);
 	n = (uint64_t)res;
@@ -130,7 +139,7 @@ int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align)
 		return blkuring_finish(op, -ENOMEM);
 	op->off += n;
 	op->left -= n;
-	return 1;
+	return blkuring_again(op);
 }
 
 /* Room in op->cat for n more segments after op's own. */
@@ -397,7 +406,6 @@ static unsigned blkuring_sort(struct blk_uring *u, struct io_uring_cqe **cqes, u
 			continue;   /* the wake-up from blk_uring_stop */
 		left_ring++;
 		if (blk_uring_op_advance(op, cqes[i]->res, u->align)) {
-			op->solo = true;
 			op->next = *again;
 			*again = op;
 		} else if (op->ret < 0 && op->nreqs > 1) {

@@ -53,13 +53,15 @@ int blk_uring_create(struct blk *b, blk_uring_init_fn init, struct blk_uring **o
 int blk_uring_submit(struct blk_uring *u, struct blk_req *req);
 /* Refuse new requests, complete every one in flight, join the thread. */
 void blk_uring_stop(struct blk_uring *u);
-/* Hold back telling the kernel about new requests until the last unplug. */
+/* Hold back telling the kernel about new requests until the last unplug
+ * (the completion thread still sends what waits when it refills the ring). */
 void blk_uring_plug(struct blk_uring *u);
 void blk_uring_unplug(struct blk_uring *u);
 void blk_uring_free(struct blk_uring *u);   /* after stop; NULL is fine */
 
 /* Account for a completion of res (bytes or -errno) on op. 0: op is
- * finished with op->ret; 1: submit op again (its remainder). align > 1:
+ * finished with op->ret; 1: submit op again (its remainder), which takes no
+ * merges from then on (solo). align > 1:
  * O_DIRECT, where a read ending in a partial block means end of file. */
 int blk_uring_op_advance(struct blk_uring_op *op, int res, uint32_t align);
 void blk_uring_op_init(struct blk_uring_op *op, struct blk_req *req);

@@ -200,8 +200,9 @@ int blk_aio_submit(struct blk *b, struct blk_req *req);
  * request before them), since b was opened. */
 uint64_t blk_aio_merged(struct blk *b);
 /* Around a batch of submissions (a device's queue): on io_uring the
- * kernel hears of the batch once, at the last unplug. Calls nest, from any
- * thread; no effect on the worker pool. */
+ * kernel hears of the batch at the last unplug (or when completions make
+ * room on the ring meanwhile), and adjacent reads or writes in it merge.
+ * Calls nest, from any thread; no effect on the worker pool. */
 void blk_aio_plug(struct blk *b);
 void blk_aio_unplug(struct blk *b);
 /* Have fn(opaque) called on the thread that ran them after each batch of

@@ -545,7 +545,29 @@ static void vblk_done_add(struct vblk_queue *q, struct vblk_req *r)
 
 static void vblk_drain(struct vblk *d, struct vblk_queue *q);
 
-/* The block layer's completion thread finished a batch of requests
+/* Which queues have finished requests waiting to be pushed. */
+static void vblk_finished_queues(struct vblk *d, bool *any)
+{
+	pthread_mutex_lock(&d->io_lock);
+	for (unsigned i = 0; i < d->nqueues; i++)
+		any[i] = d->queues[i].done_head != NULL;
+	pthread_mutex_unlock(&d->io_lock);
+}
+
+/* Push every queue's finished requests (device lock held). A request can
+ * finish on another queue than the one being served: a failure that starts
+ * a waiting request of another queue, which fails too. */
+static void vblk_drain_all(struct vblk *d)
+{
+	bool any[VIRTIO_MAX_QUEUES];
+
+	vblk_finished_queues(d, any);
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (any[i])
+			vblk_drain(d, &d->queues[i]);
+}
+
+/* A worker or the ring's completion thread finished a batch of requests
  * (blk_aio_set_batch_done): push every queue's finished ones now if the
  * device lock is free, or have the event loop do it. The guest sees the
  * batch at once, and answers with one batch of new requests. Never blocks
@@ -554,26 +576,20 @@ static void vblk_batch_done(void *opaque)
 {
 	struct vblk *d = opaque;
 	pthread_mutex_t *lock;
-	bool any[VIRTIO_MAX_QUEUES], locked;
+	bool any[VIRTIO_MAX_QUEUES];
 
 	if (__atomic_load_n(&d->closing, __ATOMIC_ACQUIRE))
 		return;
-	pthread_mutex_lock(&d->io_lock);
-	for (unsigned i = 0; i < d->nqueues; i++)
-		any[i] = d->queues[i].done_head != NULL;
-	pthread_mutex_unlock(&d->io_lock);
 	lock = virtio_dev_lock(d->handle);
-	locked = pthread_mutex_trylock(lock) == 0;
-	for (unsigned i = 0; i < d->nqueues; i++) {
-		if (!any[i])
-			continue;
-		if (locked)
-			vblk_drain(d, &d->queues[i]);
-		else
-			virtio_queue_kick(d->handle, i);
-	}
-	if (locked)
+	if (pthread_mutex_trylock(lock) == 0) {
+		vblk_drain_all(d);
 		pthread_mutex_unlock(lock);
+		return;
+	}
+	vblk_finished_queues(d, any);
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (any[i])
+			virtio_queue_kick(d->handle, i);
 }
 
 /* r is finished: give back what it held, start waiters, queue it for the
@@ -1034,7 +1050,7 @@ static void vblk_queue_notify(void *dev, unsigned qi)
 	}
 	vblk_drain(d, q);
 	vblk_pop_all(d, q, vq);
-	vblk_drain(d, q);
+	vblk_drain_all(d);
 }
 
 static void vblk_queue_free_slots(struct vblk_queue *q)
@@ -1046,7 +1062,9 @@ static void vblk_queue_free_slots(struct vblk_queue *q)
 	q->nslots = 0;
 	q->free = NULL;
 	q->starved = false;
+	pthread_mutex_lock(&q->d->io_lock);
 	q->done_head = q->done_tail = NULL;
+	pthread_mutex_unlock(&q->d->io_lock);
 }
 
 static int vblk_queue_alloc_slots(struct vblk_queue *q, unsigned n)
