@@ -634,6 +634,7 @@ static void test_uring_batch_done(void **state)
 	submit_run(b, c, 0, BLK_OP_READ, 8, 8, r);
 	blk_aio_unplug(b);
 	aio_ctx_wait_batch(c, 8);
+	assert_int_equal(blk_aio_merged(b), 7);   /* one readv: one completion */
 	assert_int_equal(c->done_at_first, 8);
 	expect_all(c, 8, 0);
 	aio_ctx_submit(b, c, 8, BLK_OP_READ, BS, 100, r);   /* unaligned: the pool */
