@@ -139,14 +139,14 @@ static uint16_t fx_used_idx(struct fx *f, unsigned q)
 	return fake_ring_used_idx(&f->q[q].ring);
 }
 
-/* Kick q and serve the device's own kicks until every posted request on q is
- * used (or the device failed). */
-static void fx_run(struct fx *f, unsigned q)
+/* Wait until q has n used entries (requests run on the workers) or the
+ * device failed, serving the device's own kicks (a worker that finds the
+ * lock taken kicks). */
+static void fx_wait_used(struct fx *f, unsigned q, uint16_t n)
 {
 	struct fxq *x = &f->q[q];
 
-	fx_notify(f, q);
-	for (int ms = 0; fx_used_idx(f, q) != x->expect && !f->vd.failed; ms++) {
+	for (int ms = 0; fx_used_idx(f, q) != n && !f->vd.failed; ms++) {
 		unsigned k = __atomic_load_n(&f->vd.kicks[q], __ATOMIC_SEQ_CST);
 
 		assert_true(ms < WAIT_MS);
@@ -158,22 +158,12 @@ static void fx_run(struct fx *f, unsigned q)
 	}
 }
 
-/* Wait until q has n used entries (requests run on the workers), serving
- * the device's own kicks (a worker that finds the lock taken kicks). */
-static void fx_wait_used(struct fx *f, unsigned q, uint16_t n)
+/* Kick q and serve the device's own kicks until every posted request on q is
+ * used (or the device failed). */
+static void fx_run(struct fx *f, unsigned q)
 {
-	struct fxq *x = &f->q[q];
-
-	for (int ms = 0; fx_used_idx(f, q) != n; ms++) {
-		unsigned k = __atomic_load_n(&f->vd.kicks[q], __ATOMIC_SEQ_CST);
-
-		assert_true(ms < WAIT_MS);
-		if (k != x->kicks_seen) {
-			x->kicks_seen = k;
-			fx_notify(f, q);
-		}
-		usleep(1000);
-	}
+	fx_notify(f, q);
+	fx_wait_used(f, q, f->q[q].expect);
 }
 
 /* Interrupts sent on q (the workers send them under the device lock). */
