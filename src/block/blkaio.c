@@ -364,6 +364,13 @@ void blk_aio_batch_end(struct blk *b)
 		b->batch_done(b->batch_opaque);
 }
 
+bool blk_aio_completions_waiting(struct blk *b)
+{
+	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);
+
+	return a && a->uring && blk_uring_cq_waiting(a->uring);
+}
+
 bool blk_aio_uring(struct blk *b)
 {
 	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);

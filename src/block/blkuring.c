@@ -512,6 +512,11 @@ void blk_uring_stop(struct blk_uring *u)
 	u->started = false;
 }
 
+bool blk_uring_cq_waiting(struct blk_uring *u)
+{
+	return io_uring_cq_ready(&u->ring) != 0;
+}
+
 uint64_t blk_uring_merged(struct blk_uring *u)
 {
 	uint64_t n;

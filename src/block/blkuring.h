@@ -58,6 +58,8 @@ void blk_uring_stop(struct blk_uring *u);
 void blk_uring_plug(struct blk_uring *u);
 void blk_uring_unplug(struct blk_uring *u);
 void blk_uring_free(struct blk_uring *u);   /* after stop; NULL is fine */
+/* Completions on the ring that the completion thread has not taken yet. */
+bool blk_uring_cq_waiting(struct blk_uring *u);
 
 /* Account for a completion of res (bytes or -errno) on op. 0: op is
  * finished with op->ret; 1: submit op again (its remainder), which takes no

@@ -209,6 +209,7 @@ static int config_set_log_level(struct vm_config *cfg, const char *name, const c
 
 #define CONFIG_PCI_SLOTS 31          /* PCI slots 1..31 take the virtio devices */
 #define CONFIG_DISK_MAX_QUEUES 16
+#define CONFIG_DISK_MAX_POLL_US 1000   /* = VPOLL_MAX_US */
 
 /* One key of a device option, with its setter on the item being built. */
 struct config_key {
@@ -418,6 +419,19 @@ static int config_disk_queues(void *item, const char *opt, const char *val)
 	return 0;
 }
 
+static int config_disk_poll_us(void *item, const char *opt, const char *val)
+{
+	uint64_t n;
+
+	if (util_parse_uint(val, 0, CONFIG_DISK_MAX_POLL_US, &n) < 0) {
+		log_error("--%s: poll_us='%s' is not a number of microseconds from 0 to %d", opt,
+			  val, CONFIG_DISK_MAX_POLL_US);
+		return -EINVAL;
+	}
+	((struct config_disk_item *)item)->d->poll_us = (unsigned)n;
+	return 0;
+}
+
 static int config_disk_bps(void *item, const char *opt, const char *val)
 {
 	return config_limit(opt, "bps", val, true, &((struct config_disk_item *)item)->d->limit.bps);
@@ -445,6 +459,7 @@ static const struct config_key config_disk_keys[] = {
 	{ "path", config_disk_path }, { "format", config_disk_format },
 	{ "readonly", config_disk_readonly }, { "cache", config_disk_cache },
 	{ "id", config_disk_id }, { "queues", config_disk_queues },
+	{ "poll_us", config_disk_poll_us },
 	{ "bps", config_disk_bps }, { "bps_burst", config_disk_bps_burst },
 	{ "iops", config_disk_iops }, { "iops_burst", config_disk_iops_burst },
 };
@@ -460,7 +475,8 @@ static int config_set_disk(struct vm_config *cfg, const char *name, const char *
 		log_error("--%s: more than %d disks", name, CONFIG_MAX_DISKS);
 		return -E2BIG;
 	}
-	*it.d = (struct config_disk){ .format = CONFIG_DISK_RAW };
+	*it.d = (struct config_disk){ .format = CONFIG_DISK_RAW,
+				      .poll_us = CONFIG_DISK_POLL_US_DEFAULT };
 	ret = config_parse_item(&spec, val, &it);
 	if (ret == 0 && !it.has_path) {
 		log_error("--%s %s: path= is missing", name, val);
@@ -964,8 +980,10 @@ static const struct config_opt config_opts[] = {
 	  config_set_api_socket },
 	{ "kvm-device", "PATH", "KVM device node (default /dev/kvm)", config_set_kvm_device },
 	{ "disk", "path=IMG,format=raw|qcow2[,readonly=on|off][,cache=none|writeback][,id=ID]"
-	  "[,queues=N][,bps=B][,bps_burst=B][,iops=N][,iops_burst=N]",
-	  "virtio-blk disk (repeatable; JSON \"disks\": [...]); rate limit in bytes/s "
+	  "[,queues=N][,poll_us=N][,bps=B][,bps_burst=B][,iops=N][,iops_burst=N]",
+	  "virtio-blk disk (repeatable; JSON \"disks\": [...]); poll_us: longest window "
+	  "for which a thread that completed requests polls the queues for the guest's next "
+	  "ones (adaptive, default 32, 0 = never); rate limit in bytes/s "
 	  "(K/M/G = 1024^n) and requests/s (k/M/G = 1000^n), bursts default to 1 s worth",
 	  config_set_disk, "disks", NULL },
 	{ "net", "tap=NAME|fd=N[,mac=XX:XX:XX:XX:XX:XX][,id=ID][,bps=B][,bps_burst=B][,pps=N]"

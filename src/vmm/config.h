@@ -38,13 +38,18 @@ struct config_ratelimit {
 	uint64_t ops, ops_burst;
 };
 
-/* --disk path=IMG,format=raw|qcow2[,readonly=on][,cache=none|writeback][,id=ID][,queues=N] */
+/* Default longest polling window of a disk (poll_us=), as QEMU's IOThreads. */
+#define CONFIG_DISK_POLL_US_DEFAULT 32
+
+/* --disk path=IMG,format=raw|qcow2[,readonly=on][,cache=none|writeback][,id=ID][,queues=N]
+ *        [,poll_us=N] */
 struct config_disk {
 	char path[PATH_MAX];
 	enum config_disk_format format;
 	bool readonly;
 	enum config_disk_cache cache;
 	unsigned queues;              /* 0: one per vCPU (capped by the device) */
+	unsigned poll_us;             /* longest polling window after completions, 0: off */
 	struct config_ratelimit limit; /* bps=,bps_burst=,iops=,iops_burst= */
 	char id[CONFIG_ID_MAX];       /* given, or diskN assigned by validation */
 };

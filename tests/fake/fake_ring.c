@@ -188,6 +188,15 @@ uint16_t fake_ring_post(struct fake_ring *r, const struct fake_ring_seg *s, unsi
 	return head;
 }
 
+bool fake_ring_kick_needed(struct fake_ring *r, uint16_t old, bool event_idx)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);   /* avail index out, then read the device's */
+	if (event_idx)
+		return virtqueue_need_event(fake_ring_r16(r->mem, r->used + 4 + 8ull * r->size),
+					    r->avail_idx, old);
+	return !(fake_ring_r16(r->mem, r->used) & VIRTQUEUE_USED_F_NO_NOTIFY);
+}
+
 uint16_t fake_ring_used_idx(struct fake_ring *r)
 {
 	const uint16_t *p = gmem_ptr(r->mem->gm, r->used + 2, 2);

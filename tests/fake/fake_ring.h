@@ -111,6 +111,10 @@ int fake_ring_publish(struct fake_ring *r, uint16_t head);
  * is the following slot, NEXT on all but the last, WRITE per segment),
  * advance next_desc by n and publish the head, which is returned. */
 uint16_t fake_ring_post(struct fake_ring *r, const struct fake_ring_seg *s, unsigned n);
+/* The driver's kick decision after it made entries available, moving its
+ * avail index from old: with event idx, whether that passed the device's
+ * avail_event; without, whether the device left NO_NOTIFY clear. */
+bool fake_ring_kick_needed(struct fake_ring *r, uint16_t old, bool event_idx);
 /* The device's used index (an acquire load: device threads write it). */
 uint16_t fake_ring_used_idx(struct fake_ring *r);
 /* Used entry i (taken modulo the size): its id and length. */

@@ -77,6 +77,11 @@ void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 		vd->irqs[q]++;
 }
 
+bool virtio_dev_failed(const struct virtio_dev *vd)
+{
+	return vd->failed;
+}
+
 void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
 {
 	if (q < VIRTIO_MAX_QUEUES)

@@ -190,10 +190,10 @@ static const struct refusal refusals[] = {
 	{ { "--disk", "format=qcow2" }, E "--disk format=qcow2: path= is missing\n" },
 	{ { "--disk", "path=/dev/null,format=vmdk" }, E "--disk: format='vmdk' is not raw|qcow2\n" },
 	{ { "--disk", "path=/dev/null,format=raw,colour=red" },
-	  E "--disk: unknown key 'colour' (keys: path, format, readonly, cache, id, queues, bps, "
+	  E "--disk: unknown key 'colour' (keys: path, format, readonly, cache, id, queues, poll_us, bps, "
 	    "bps_burst, iops, iops_burst)\n" },
 	{ { "--disk", "path=/dev/null,raw" },
-	  E "--disk: 'raw' is not KEY=VALUE (keys: path, format, readonly, cache, id, queues, bps, "
+	  E "--disk: 'raw' is not KEY=VALUE (keys: path, format, readonly, cache, id, queues, poll_us, bps, "
 	    "bps_burst, iops, iops_burst)\n" },
 	{ { "--disk", "path=/dev/null,format=raw,bps=1X" },
 	  E "--disk: bps='1X' is not a byte count (a whole number up to 2^63-1, suffixes "
@@ -229,6 +229,10 @@ static const struct refusal refusals[] = {
 	  E "--disk: cache='directsync' is not none|writeback\n" },
 	{ { "--disk", "path=/dev/null,format=raw,queues=0" },
 	  E "--disk: queues='0' is not a number from 1 to 16\n" },
+	{ { "--disk", "path=/dev/null,format=raw,poll_us=1001" },
+	  E "--disk: poll_us='1001' is not a number of microseconds from 0 to 1000\n" },
+	{ { "--disk", "path=/dev/null,format=raw,poll_us=-1" },
+	  E "--disk: poll_us='-1' is not a number of microseconds from 0 to 1000\n" },
 	{ { "--disk", "path=/,format=raw" }, E "--disk disk0: /: is a directory\n" },
 	{ { "--disk", "path=/dev/null,format=raw,id=9lives" },
 	  E "--disk: id='9lives' is not a letter followed by at most 30 letters, digits, '.', "
@@ -405,7 +409,7 @@ static void test_device_options(void **state)
 {
 	struct vm_config *cfg = malloc(sizeof(*cfg));
 	const char *args[] = {
-		"--disk", "path=/dev/null,format=qcow2,readonly=on,cache=none,queues=4",
+		"--disk", "path=/dev/null,format=qcow2,readonly=on,cache=none,queues=4,poll_us=0",
 		"--disk", "path=/dev/zero,format=raw,id=disk0,readonly=off,cache=writeback",
 		"--net", "fd=7,mac=52:54:00:12:34:56", "--net", "tap=vmkt0", "--net", "tap=vmkt1",
 		"--console", "unix:/tmp/c.sock,id=con", "--console", "file:/tmp/out",
@@ -422,6 +426,8 @@ static void test_device_options(void **state)
 	assert_true(cfg->disks[0].readonly);
 	assert_int_equal(cfg->disks[0].cache, CONFIG_CACHE_NONE);
 	assert_int_equal(cfg->disks[0].queues, 4);
+	assert_int_equal(cfg->disks[0].poll_us, 0);
+	assert_int_equal(cfg->disks[1].poll_us, CONFIG_DISK_POLL_US_DEFAULT);
 	assert_string_equal(cfg->disks[0].id, "disk1");  /* disk0 is the second's */
 	assert_string_equal(cfg->disks[1].id, "disk0");
 	assert_false(cfg->disks[1].readonly);
@@ -513,7 +519,7 @@ static void test_device_json(void **state)
 	static const char good[] =
 		"{\"kernel\": \"/k\", \"rng\": true, \"serial\": \"none\","
 		" \"disks\": [{\"path\": \"/dev/null\", \"format\": \"raw\", \"readonly\": true,"
-		" \"queues\": 2}, \"path=/dev/zero,format=qcow2,id=d1\"],"
+		" \"queues\": 2, \"poll_us\": 200}, \"path=/dev/zero,format=qcow2,id=d1\"],"
 		" \"nets\": [{\"tap\": \"vmkt0\", \"mac\": \"02:aa:bb:cc:dd:ee\"}],"
 		" \"consoles\": [{\"id\": \"c0\", \"backend\": \"stdio\"}]}";
 
@@ -525,6 +531,7 @@ static void test_device_json(void **state)
 	assert_int_equal(cfg->ndisks, 2);
 	assert_true(cfg->disks[0].readonly);
 	assert_int_equal(cfg->disks[0].queues, 2);
+	assert_int_equal(cfg->disks[0].poll_us, 200);
 	assert_string_equal(cfg->disks[0].id, "disk0");
 	assert_int_equal(cfg->disks[1].format, CONFIG_DISK_QCOW2);
 	assert_string_equal(cfg->disks[1].id, "d1");

@@ -166,6 +166,10 @@ struct virtqueue *virtio_queue(struct virtio_dev *vd, unsigned q);
  * This does the asking: do not call virtqueue_need_interrupt() first (it
  * keeps event-idx state, and a second call would swallow the interrupt). */
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q);
+/* True once virtio_dev_fail ran, until the driver resets the device: the
+ * device must not take requests (the transport no longer calls
+ * queue_notify; a device serving a queue on its own checks this). */
+bool virtio_dev_failed(const struct virtio_dev *vd);
 /* Have queue_notify(q) run on the event loop soon. Any thread, no lock. */
 void virtio_queue_kick(struct virtio_dev *vd, unsigned q);
 /* The device is broken (malformed ring, impossible request): set

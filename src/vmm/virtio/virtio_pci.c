@@ -139,6 +139,11 @@ void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 	virtio_pci_vector_notify(vd, vq->vector);
 }
 
+bool virtio_dev_failed(const struct virtio_dev *vd)
+{
+	return vd->failed;
+}
+
 void virtio_queue_kick(struct virtio_dev *vd, unsigned q)
 {
 	uint64_t one = 1;

@@ -384,6 +384,19 @@ bool virtqueue_has_avail(const struct virtqueue *vq)
 	return vq_load16(&vq->avail[VQ_AVAIL_IDX], __ATOMIC_ACQUIRE) != vq->last_avail_idx;
 }
 
+void virtqueue_watch(const struct virtqueue *vq, struct virtqueue_watch *w)
+{
+	bool live = vq->size && !vq->broken;
+
+	w->idx = live ? &vq->avail[VQ_AVAIL_IDX] : NULL;
+	w->seen = vq->last_avail_idx;
+}
+
+bool virtqueue_watch_moved(const struct virtqueue_watch *w)
+{
+	return w->idx && vq_load16(w->idx, __ATOMIC_ACQUIRE) != w->seen;
+}
+
 int virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t written_len)
 {
 	const struct virtqueue_used elem = { .head = head, .len = written_len };
@@ -486,10 +499,12 @@ void virtqueue_set_notify(struct virtqueue *vq, bool enable)
 			   __ATOMIC_RELAXED);
 		return;
 	}
-	/* Event idx: kick when avail idx passes last_avail_idx. Disabling
-	 * leaves avail_event behind, so the driver sees no crossing. */
-	if (enable)
-		vq_store16(vq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);
+	/* Event idx: kick when avail idx passes last_avail_idx. Disabling puts
+	 * avail_event one behind what pop has taken, which the driver's index
+	 * has passed already: no crossing, so no kick, not even for the next
+	 * buffer (until 65536 more, far beyond any window kicks stay off). */
+	vq_store16(vq_avail_event(vq), (uint16_t)(vq->last_avail_idx - !enable),
+		   __ATOMIC_RELAXED);
 }
 
 bool virtqueue_rearm(struct virtqueue *vq)

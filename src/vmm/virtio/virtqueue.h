@@ -144,6 +144,20 @@ int virtqueue_unpop(struct virtqueue *vq);
 /* True when the driver made buffers available that pop has not taken. */
 bool virtqueue_has_avail(const struct virtqueue *vq);
 
+/* A view of the driver's avail index that another thread can poll without
+ * the queue's lock (vpoll.h): taken under the lock, it remembers where the
+ * index points into guest RAM and what pop had taken by then. It stays
+ * valid as long as the guest RAM mapping; it says nothing about the queue's
+ * state after the lock was dropped (take the lock and pop to find out). */
+struct virtqueue_watch {
+	const uint16_t *idx;     /* NULL: the queue was not set up or broken */
+	uint16_t seen;
+};
+
+void virtqueue_watch(const struct virtqueue *vq, struct virtqueue_watch *w);
+/* True when the driver's avail index moved since the watch was taken. */
+bool virtqueue_watch_moved(const struct virtqueue_watch *w);
+
 /* Return chain `head` to the driver with written_len bytes written to its
  * in-segments, and publish the used index (release). 0, -EINVAL (head out
  * of range, or more chains pushed than popped), or the broken (vq->error) /
@@ -168,8 +182,9 @@ size_t virtqueue_chain_read(const struct virtqueue_chain *chain, uint64_t off,
  * driver set VIRTQUEUE_AVAIL_F_NO_INTERRUPT. False when nothing was pushed
  * since the last call. Call once per batch and send the interrupt if true. */
 bool virtqueue_need_interrupt(struct virtqueue *vq);
-/* Ask the driver for kicks (enable) or tell it not to bother (event idx:
- * avail_event; otherwise VIRTQUEUE_USED_F_NO_NOTIFY). */
+/* Ask the driver for kicks (enable) or tell it not to bother, from its
+ * next buffer on (event idx: avail_event at, or one behind, what pop has
+ * taken; otherwise VIRTQUEUE_USED_F_NO_NOTIFY). */
 void virtqueue_set_notify(struct virtqueue *vq, bool enable);
 /* Re-enable kicks and re-check the ring: true when buffers arrived before
  * the driver could see the re-enable (process them; no kick will come). */
