@@ -209,7 +209,6 @@ static int config_set_log_level(struct vm_config *cfg, const char *name, const c
 
 #define CONFIG_PCI_SLOTS 31          /* PCI slots 1..31 take the virtio devices */
 #define CONFIG_DISK_MAX_QUEUES 16
-#define CONFIG_DISK_MAX_POLL_US 1000   /* = VPOLL_MAX_US */
 
 /* One key of a device option, with its setter on the item being built. */
 struct config_key {

@@ -38,8 +38,10 @@ struct config_ratelimit {
 	uint64_t ops, ops_burst;
 };
 
-/* Default longest polling window of a disk (poll_us=), as QEMU's IOThreads. */
+/* Default and largest longest polling window of a disk (poll_us=); the
+ * default is QEMU's IOThreads'. */
 #define CONFIG_DISK_POLL_US_DEFAULT 32
+#define CONFIG_DISK_MAX_POLL_US 1000
 
 /* --disk path=IMG,format=raw|qcow2[,readonly=on][,cache=none|writeback][,id=ID][,queues=N]
  *        [,poll_us=N] */

@@ -63,6 +63,7 @@ struct fx {
 	struct vblk *d;
 	unsigned nq;
 	struct fxq q[VIRTIO_MAX_QUEUES];
+	unsigned notifies;      /* fx_notify calls: the test serving a queue */
 };
 
 /* A request as posted: its head and where its header and status live. */
@@ -130,6 +131,7 @@ static void fx_unlock(struct fx *f)
 
 static void fx_notify(struct fx *f, unsigned q)
 {
+	f->notifies++;
 	fx_lock(f);
 	f->info.ops->queue_notify(f->info.dev, q);
 	fx_unlock(f);
@@ -816,27 +818,39 @@ static void test_batch_hook(void **state)
 	fx_close(f);
 }
 
-/* n writes on queue 0, each made available as soon as the one before is
+/* Writes made available one at a time, each as soon as the one before is
  * used, with a kick only where the ring asks for one, as a driver that
- * polls its used ring does; every one must come back OK. The kicks made. */
-static unsigned poll_rounds(struct fx *f, unsigned n)
+ * polls its used ring does: how many were kicked, and how many were served
+ * quietly: no kick from the driver, and the test (the event loop) served
+ * nothing meanwhile, so the thread that polled did. */
+struct poll_tally {
+	unsigned kicks, quiet;
+};
+
+static struct fxreq poll_post(struct fx *f, const struct fake_ring_seg *s, unsigned i, bool *kick)
 {
-	struct fake_ring_seg s = { fx_alloc(f, 4096, 4096, 0), 4096, false };
 	bool ev = virtio_has_feature(f->vd.features, VIRTQUEUE_F_EVENT_IDX);
-	unsigned kicks = 0;
+	uint16_t old = f->q[0].ring.avail_idx;
+	struct fxreq r = fx_req(f, 0, VBLK_T_OUT, (i % 2048) * 8ull, s, 1);
 
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t old = f->q[0].ring.avail_idx;
-		struct fxreq r = fx_req(f, 0, VBLK_T_OUT, i * 8ull, &s, 1);
+	*kick = fake_ring_kick_needed(&f->q[0].ring, old, ev);
+	return r;
+}
 
-		if (fake_ring_kick_needed(&f->q[0].ring, old, ev)) {
-			kicks++;
-			fx_notify(f, 0);
-		}
-		fx_wait_used_every(f, 0, f->q[0].expect, 0);
-		assert_int_equal(fx_status(f, r), VBLK_S_OK);
+static void poll_round(struct fx *f, const struct fake_ring_seg *s, unsigned i,
+		       struct poll_tally *t)
+{
+	unsigned served = f->notifies;
+	bool kick;
+	struct fxreq r = poll_post(f, s, i, &kick);
+
+	if (kick) {
+		t->kicks++;
+		fx_notify(f, 0);
 	}
-	return kicks;
+	fx_wait_used_every(f, 0, f->q[0].expect, 0);
+	assert_int_equal(fx_status(f, r), VBLK_S_OK);
+	t->quiet += f->notifies == served;
 }
 
 static json_t *fx_query(struct fx *f);
@@ -850,31 +864,107 @@ static json_int_t fx_stat(struct fx *f, const char *name)
 	return v;
 }
 
-/* Polling (vpoll.h): once a probe saw the driver answer at once, the
- * thread that completed a write serves the next one itself: the driver's
- * kicks were off, so it made fewer than one per write. cache=none, so that
- * a write takes longer than the notify that started it (a request finished
- * while the notify still holds the device lock is pushed by the notify,
- * and nothing polls). poll_us=0: one kick per write and no polling. */
-static void test_poll(void **state)
+/* cache=none, so that a write takes longer than the notify that started
+ * it (a request finished while the notify still holds the device lock is
+ * pushed by the notify, and nothing polls). */
+static struct fx *poll_open(unsigned poll_us, uint64_t extra_features, struct fake_ring_seg *s)
 {
 	struct fx_opts o = raw16;
 	struct fx *f;
-	unsigned tries = 0, kicks;
 
 	o.direct = true;
-	o.poll_us = 1000;
+	o.poll_us = poll_us;
 	f = fx_open(&o);
-	do {
-		assert_true(++tries < 100);
-		kicks = poll_rounds(f, 64);
-	} while (fx_stat(f, "poll_hits") == 0);
-	assert_true(kicks < 64);   /* the read that was caught had no kick */
+	if (extra_features) {
+		fx_reset(f);
+		fx_activate(f, fx_all_features(f) | extra_features);
+	}
+	*s = (struct fake_ring_seg){ fx_alloc(f, 4096, 4096, 0), 4096, false };
+	return f;
+}
+
+/* Polling (vpoll.h): once a probe saw the driver answer at once, the
+ * thread that completed a write serves the next ones itself, with the
+ * driver's kicks off. poll_us=0: every write is kicked, nothing polls. */
+static void poll_serves(uint64_t extra_features)
+{
+	struct poll_tally t = { 0 };
+	struct fake_ring_seg s;
+	struct fx *f = poll_open(1000, extra_features, &s);
+	uint64_t end = fx_now_ms() + WAIT_MS;
+
+	for (unsigned i = 0; !t.quiet; i++) {
+		assert_true(fx_now_ms() < end);
+		poll_round(f, &s, i, &t);
+	}
+	assert_true(fx_stat(f, "poll_hits") + fx_stat(f, "poll_misses") > 0);
 	fx_close(f);
-	o.poll_us = 0;
-	f = fx_open(&o);
-	assert_int_equal(poll_rounds(f, 64), 64);
+	f = poll_open(0, extra_features, &s);
+	t = (struct poll_tally){ 0 };
+	for (unsigned i = 0; i < 64; i++)
+		poll_round(f, &s, i, &t);
+	assert_int_equal(t.kicks, 64);
+	assert_int_equal(t.quiet, 0);
 	assert_int_equal(fx_stat(f, "poll_hits") + fx_stat(f, "poll_misses"), 0);
+	fx_close(f);
+}
+
+static void test_poll(void **state)
+{
+	poll_serves(0);
+}
+
+static void test_poll_event_idx(void **state)
+{
+	poll_serves(1ull << VIRTQUEUE_F_EVENT_IDX);
+}
+
+/* Wait until the device kicked queue 0 after `seen` kicks; false after
+ * WAIT_MS. */
+static bool fx_wait_kick(struct fx *f, unsigned seen)
+{
+	uint64_t end = fx_now_ms() + WAIT_MS;
+
+	while (__atomic_load_n(&f->vd.kicks[0], __ATOMIC_SEQ_CST) == seen)
+		if (fx_now_ms() >= end)
+			return false;
+	return true;
+}
+
+/* The thread that polled finds the device lock taken after its window
+ * (the event loop holds it): it kicks the queue, and the write it saw
+ * is served once the lock is free. */
+static void test_poll_lock_taken(void **state)
+{
+	struct poll_tally t = { 0 };
+	struct fake_ring_seg s;
+	struct fx *f = poll_open(1000, 0, &s);
+	uint64_t end = fx_now_ms() + WAIT_MS;
+
+	for (unsigned i = 0;; i += 2) {
+		unsigned seen;
+		struct fxreq r;
+		bool kick;
+
+		assert_true(fx_now_ms() < end);
+		poll_round(f, &s, i, &t);
+		if (fx_stat(f, "poll_window_ns") == 0)
+			continue;   /* that push started no spin */
+		seen = __atomic_load_n(&f->vd.kicks[0], __ATOMIC_SEQ_CST);
+		fx_lock(f);
+		r = poll_post(f, &s, i + 1, &kick);
+		if (kick) {   /* the spin had ended: kicks were on again */
+			fx_unlock(f);
+			fx_notify(f, 0);
+			fx_wait_used_every(f, 0, f->q[0].expect, 0);
+			continue;
+		}
+		assert_true(fx_wait_kick(f, seen));
+		fx_unlock(f);
+		fx_wait_used_every(f, 0, f->q[0].expect, 0);
+		assert_int_equal(fx_status(f, r), VBLK_S_OK);
+		break;
+	}
 	fx_close(f);
 }
 
@@ -1355,6 +1445,8 @@ int main(void)
 		cmocka_unit_test(test_multiqueue),
 		cmocka_unit_test(test_batch_hook),
 		cmocka_unit_test(test_poll),
+		cmocka_unit_test(test_poll_event_idx),
+		cmocka_unit_test(test_poll_lock_taken),
 		cmocka_unit_test(test_reset_in_flight),
 		cmocka_unit_test(test_reset_in_flight_bounce),
 		cmocka_unit_test(test_cache_none_unaligned),

@@ -8,7 +8,8 @@
  * take as they are, completion, reset, statistics and the query facts.
  *
  * Threads and locks. The transport calls every op with the device lock held
- * (queue work on the event loop). Requests run on the block layer's workers.
+ * (queue work on the event loop; or on the thread that polled for the
+ * guest's answer, vpoll.h). Requests run on the block layer's workers.
  * `io_lock` (ours) guards what both sides touch: each queue's list of
  * finished requests, the count of requests in flight, the waiting list, the
  * bounce-buffer pool and the list of writes in flight (host blocks > 512).
@@ -573,6 +574,18 @@ static uint32_t vblk_drain_all(struct vblk *d)
 	return pushed;
 }
 
+/* Queues whose next requests polling could serve (device lock held): not
+ * those waiting for the rate limit's timer or for a free request slot. */
+static uint32_t vblk_pollable(const struct vblk *d)
+{
+	uint32_t mask = 0;
+
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (!d->queues[i].starved && !vlimit_waiting(&d->limit, i))
+			mask |= 1u << i;
+	return mask;
+}
+
 static bool vblk_poll_stop(void *opaque)
 {
 	struct vblk *d = opaque;
@@ -587,7 +600,7 @@ static void vblk_poll(struct vblk *d, const struct vpoll_watch *w)
 {
 	pthread_mutex_t *lock = virtio_dev_lock(d->handle);
 
-	vpoll_wait(&d->poll, w, vblk_poll_stop, d);
+	(void)vpoll_wait(&d->poll, w, vblk_poll_stop, d);
 	if (__atomic_load_n(&d->closing, __ATOMIC_ACQUIRE))
 		return;
 	if (pthread_mutex_trylock(lock) != 0) {
@@ -596,7 +609,7 @@ static void vblk_poll(struct vblk *d, const struct vpoll_watch *w)
 				virtio_queue_kick(d->handle, i);
 		return;
 	}
-	for (unsigned i = 0; i < d->nqueues; i++)
+	for (unsigned i = 0; i < d->nqueues && !d->closing; i++)
 		if ((w->queues & (1u << i)) && !virtio_dev_failed(d->handle))
 			vblk_queue_notify(d, i);
 	pthread_mutex_unlock(lock);
@@ -618,7 +631,8 @@ static void vblk_batch_done(void *opaque)
 		return;
 	lock = virtio_dev_lock(d->handle);
 	if (pthread_mutex_trylock(lock) == 0) {
-		poll = vpoll_begin(&d->poll, d->handle, vblk_drain_all(d), &w);
+		poll = !d->closing && vpoll_begin(&d->poll, d->handle,
+						  vblk_drain_all(d) & vblk_pollable(d), &w);
 		pthread_mutex_unlock(lock);
 		if (poll)
 			vblk_poll(d, &w);
@@ -676,7 +690,7 @@ static void vblk_run(struct vblk *d, struct vblk_req *r, int ret)
 	vblk_finish(d, r);
 }
 
-/* Start a parsed request (event loop, device lock held). */
+/* Start a parsed request (queue work, device lock held). */
 static void vblk_start(struct vblk *d, struct vblk_req *r)
 {
 	int go = 1;
@@ -769,7 +783,7 @@ static bool vblk_drain(struct vblk *d, struct vblk_queue *q)
 	return pushed;
 }
 
-/* ---- parsing (event loop, device lock held) ---- */
+/* ---- parsing (queue work, device lock held) ---- */
 
 /* Sector range check: [sector, sector + bytes/512) inside the disk. */
 static bool vblk_in_range(const struct vblk *d, uint64_t sector, uint64_t bytes)
@@ -1266,7 +1280,13 @@ static void vblk_destroy(void *dev)
 {
 	struct vblk *d = dev;
 
+	pthread_mutex_t *lock = virtio_dev_lock(d->handle);
+
+	/* under the lock: a thread that polled (vblk_poll) serves no queue
+	 * once it can take the lock */
+	pthread_mutex_lock(lock);
 	__atomic_store_n(&d->closing, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(lock);
 	vblk_quiesce(d);
 	blk_close(d->blk);   /* joins the workers: none still runs our code */
 	vblk_free(d);

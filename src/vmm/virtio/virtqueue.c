@@ -389,7 +389,7 @@ void virtqueue_watch(const struct virtqueue *vq, struct virtqueue_watch *w)
 	bool live = vq->size && !vq->broken;
 
 	w->idx = live ? &vq->avail[VQ_AVAIL_IDX] : NULL;
-	w->seen = vq->last_avail_idx;
+	w->seen = live ? vq_load16(w->idx, __ATOMIC_ACQUIRE) : 0;
 }
 
 bool virtqueue_watch_moved(const struct virtqueue_watch *w)

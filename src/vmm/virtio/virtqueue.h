@@ -146,9 +146,11 @@ bool virtqueue_has_avail(const struct virtqueue *vq);
 
 /* A view of the driver's avail index that another thread can poll without
  * the queue's lock (vpoll.h): taken under the lock, it remembers where the
- * index points into guest RAM and what pop had taken by then. It stays
- * valid as long as the guest RAM mapping; it says nothing about the queue's
- * state after the lock was dropped (take the lock and pop to find out). */
+ * index lies in guest RAM and its value then, so that it tells when the
+ * driver made more buffers available (not those pop had not taken yet).
+ * It stays valid as long as the guest RAM mapping; it says nothing about
+ * the queue's state after the lock was dropped (take the lock and pop to
+ * find out). */
 struct virtqueue_watch {
 	const uint16_t *idx;     /* NULL: the queue was not set up or broken */
 	uint16_t seen;

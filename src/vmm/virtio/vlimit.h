@@ -8,8 +8,9 @@
  * refuses, the device leaves the request in its ring (virtqueue_unpop) and
  * stops taking more from that queue; vlimit remembers the queue and arms the
  * timer for the delay the bucket gave. When the timer fires, every waiting
- * queue is kicked (virtio_queue_kick) and the device retries. Nothing
- * spins or polls: a queue waits on the timer or on the driver's kicks.
+ * queue is kicked (virtio_queue_kick) and the device retries. A waiting
+ * queue waits on the timer or on the driver's kicks (virtio-blk does not
+ * poll it for the guest's answer, vpoll.h).
  *
  * Locks: every call but vlimit_init/vlimit_destroy runs with the device
  * lock held; the timer callback takes it (event-loop thread). */

@@ -3,7 +3,12 @@
  * (see vpoll.h). */
 #include "virtio/vpoll.h"
 
+#include <sched.h>
+
 #include "common/util.h"
+#include "config.h"
+
+_Static_assert(VPOLL_MAX_US == CONFIG_DISK_MAX_POLL_US, "poll_us= is capped at VPOLL_MAX_US");
 
 #define VPOLL_NS_PER_US 1000ull
 
@@ -76,7 +81,7 @@ bool vpoll_wait(struct vpoll *p, const struct vpoll_watch *w, bool (*stop)(void 
 			stopped = true;
 			break;
 		}
-		__builtin_ia32_pause();
+		sched_yield();   /* a thread sharing this CPU (the vCPU) may answer */
 		now = util_now_ns();
 	}
 	if (!stopped)
