@@ -50,6 +50,7 @@ struct blk_aio {
 	size_t head, count, cap;
 	bool stop;
 	unsigned idle;            /* workers waiting on cond */
+	unsigned running;         /* atomic: workers between taking a batch and its hook */
 	unsigned waking;          /* signals sent and not yet taken */
 	uint64_t merged;          /* requests that rode along in a merged call */
 	unsigned nthreads;
@@ -158,6 +159,7 @@ static bool blkaio_pop(struct blk_aio *a, struct blkaio_batch *bt)
 	}
 	if (a->count) {
 		blkaio_take_batch_locked(a, bt);
+		__atomic_fetch_add(&a->running, 1, __ATOMIC_RELAXED);
 		got = true;
 	}
 	if (a->count && a->idle > a->waking) {
@@ -199,6 +201,7 @@ static void *blkaio_worker(void *arg)
 	}
 	while (blkaio_pop(a, bt)) {
 		blkaio_run_batch(a->b, bt);
+		__atomic_fetch_sub(&a->running, 1, __ATOMIC_RELAXED);
 		blk_aio_batch_end(a->b);
 	}
 	free(bt);
@@ -364,11 +367,15 @@ void blk_aio_batch_end(struct blk *b)
 		b->batch_done(b->batch_opaque);
 }
 
-bool blk_aio_completions_waiting(struct blk *b)
+bool blk_aio_has_work(struct blk *b)
 {
 	struct blk_aio *a = __atomic_load_n(&b->aio, __ATOMIC_ACQUIRE);
 
-	return a && a->uring && blk_uring_cq_waiting(a->uring);
+	if (!a)
+		return false;
+	return __atomic_load_n(&a->count, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&a->running, __ATOMIC_RELAXED) ||
+	       (a->uring && blk_uring_cq_waiting(a->uring));
 }
 
 bool blk_aio_uring(struct blk *b)

@@ -11,7 +11,7 @@
  * Additive change by virtio-blk: blk_req.may_unmap (WRITE_ZEROES may punch).
  * Additive change by uring: blk_aio_plug/unplug (batched io_uring submits).
  * Additive change by virtio-blk: blk_aio_set_batch_done (publish a batch).
- * Additive change by virtio-blk polling: blk_aio_completions_waiting. */
+ * Additive change by virtio-blk polling: blk_aio_has_work. */
 #ifndef VMKIT_BLOCK_H
 #define VMKIT_BLOCK_H
 
@@ -211,10 +211,12 @@ void blk_aio_unplug(struct blk *b);
  * device can hand the whole batch to its guest at once. Set it before the
  * first submission; NULL: none. */
 void blk_aio_set_batch_done(struct blk *b, void (*fn)(void *opaque), void *opaque);
-/* True when finished requests wait for their done() call: completions on
- * the io_uring that its thread has not taken yet (the pool has none: a
- * worker calls done() as soon as it finished). Any thread; a hint, for a
- * device that spins in its batch hook and must not hold them up. */
-bool blk_aio_completions_waiting(struct blk *b);
+/* True when b's own I/O needs a thread now: completions on the io_uring
+ * that its thread has not taken yet, or requests queued or running on the
+ * worker pool (copying through the page cache takes a CPU; the worker that
+ * asks, in its batch hook, no longer counts as running). Any thread; a
+ * hint, for a device that would spin in its batch hook: it must not hold
+ * them up nor take their CPU. */
+bool blk_aio_has_work(struct blk *b);
 
 #endif

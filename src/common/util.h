@@ -20,6 +20,16 @@
 int util_parse_size(const char *s, uint64_t *out);
 /* Whole decimal number within [min, max]; 0, -EINVAL or -ERANGE. */
 int util_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A spin-wait's pause between two looks (x86 PAUSE). */
+static inline void util_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 /* Nanoseconds of CLOCK_MONOTONIC. */
 uint64_t util_now_ns(void);
 /* *ts = CLOCK_REALTIME now + ms: the absolute deadline that

@@ -590,7 +590,7 @@ static bool vblk_poll_stop(void *opaque)
 {
 	struct vblk *d = opaque;
 
-	return blk_aio_completions_waiting(d->blk);
+	return blk_aio_has_work(d->blk);
 }
 
 /* The guest's answer to what was just pushed: wait a window for it and
@@ -631,8 +631,10 @@ static void vblk_batch_done(void *opaque)
 		return;
 	lock = virtio_dev_lock(d->handle);
 	if (pthread_mutex_trylock(lock) == 0) {
-		poll = !d->closing && vpoll_begin(&d->poll, d->handle,
-						  vblk_drain_all(d) & vblk_pollable(d), &w);
+		uint32_t pushed = vblk_drain_all(d);
+
+		poll = !d->closing && !blk_aio_has_work(d->blk) &&
+		       vpoll_begin(&d->poll, d->handle, pushed & vblk_pollable(d), &w);
 		pthread_mutex_unlock(lock);
 		if (poll)
 			vblk_poll(d, &w);

@@ -3,8 +3,6 @@
  * (see vpoll.h). */
 #include "virtio/vpoll.h"
 
-#include <sched.h>
-
 #include "common/util.h"
 #include "config.h"
 
@@ -81,7 +79,7 @@ bool vpoll_wait(struct vpoll *p, const struct vpoll_watch *w, bool (*stop)(void 
 			stopped = true;
 			break;
 		}
-		sched_yield();   /* a thread sharing this CPU (the vCPU) may answer */
+		util_cpu_relax();
 		now = util_now_ns();
 	}
 	if (!stopped)
