@@ -499,12 +499,23 @@ void virtqueue_set_notify(struct virtqueue *vq, bool enable)
 			   __ATOMIC_RELAXED);
 		return;
 	}
-	/* Event idx: kick when avail idx passes last_avail_idx. Disabling puts
-	 * avail_event one behind what pop has taken, which the driver's index
-	 * has passed already: no crossing, so no kick, not even for the next
-	 * buffer (until 65536 more, far beyond any window kicks stay off). */
-	vq_store16(vq_avail_event(vq), (uint16_t)(vq->last_avail_idx - !enable),
-		   __ATOMIC_RELAXED);
+	/* Event idx: kick when avail idx passes last_avail_idx. Disabling
+	 * leaves avail_event behind, so the driver sees no crossing. */
+	if (enable)
+		vq_store16(vq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);
+}
+
+void virtqueue_mute(struct virtqueue *vq)
+{
+	if (!vq->size)
+		return;
+	virtqueue_set_notify(vq, false);
+	/* Event idx: one behind what pop has taken, which the driver's index
+	 * has passed already: no crossing for any buffer from now on (until
+	 * 65536 more, far beyond how long a queue stays muted). */
+	if (vq->event_idx)
+		vq_store16(vq_avail_event(vq), (uint16_t)(vq->last_avail_idx - 1),
+			   __ATOMIC_RELAXED);
 }
 
 bool virtqueue_rearm(struct virtqueue *vq)

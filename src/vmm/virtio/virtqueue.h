@@ -184,10 +184,15 @@ size_t virtqueue_chain_read(const struct virtqueue_chain *chain, uint64_t off,
  * driver set VIRTQUEUE_AVAIL_F_NO_INTERRUPT. False when nothing was pushed
  * since the last call. Call once per batch and send the interrupt if true. */
 bool virtqueue_need_interrupt(struct virtqueue *vq);
-/* Ask the driver for kicks (enable) or tell it not to bother, from its
- * next buffer on (event idx: avail_event at, or one behind, what pop has
- * taken; otherwise VIRTQUEUE_USED_F_NO_NOTIFY). */
+/* Ask the driver for kicks (enable) or tell it not to bother (event idx:
+ * avail_event; otherwise VIRTQUEUE_USED_F_NO_NOTIFY). With event idx a
+ * disable leaves avail_event where it is: a buffer that crosses it still
+ * kicks once. */
 void virtqueue_set_notify(struct virtqueue *vq, bool enable);
+/* No kicks at all, from the driver's next buffer on, until kicks are
+ * enabled again (set_notify, rearm): event idx puts avail_event one behind
+ * what pop has taken. For a device that watches the ring itself (vpoll.h). */
+void virtqueue_mute(struct virtqueue *vq);
 /* Re-enable kicks and re-check the ring: true when buffers arrived before
  * the driver could see the re-enable (process them; no kick will come). */
 bool virtqueue_rearm(struct virtqueue *vq);

@@ -42,7 +42,7 @@ bool vpoll_begin(struct vpoll *p, struct virtio_dev *vd, uint32_t queues,
 
 		if (!vq || virtqueue_broken(vq))
 			continue;
-		virtqueue_set_notify(vq, false);
+		virtqueue_mute(vq);
 		virtqueue_watch(vq, &w->w[q]);
 		w->queues |= 1u << q;
 	}
