@@ -1281,7 +1281,6 @@ static void vblk_free(struct vblk *d)
 static void vblk_destroy(void *dev)
 {
 	struct vblk *d = dev;
-
 	pthread_mutex_t *lock = virtio_dev_lock(d->handle);
 
 	/* under the lock: a thread that polled (vblk_poll) serves no queue
