@@ -7,7 +7,9 @@
  * buffers and a simulated 4 KiB host block), flush, get-id, discard,
  * write-zeroes, read-only refusals, past-the-end and malformed requests,
  * headers split over segments, a missing status byte, several queues, the
- * batch hook pushing finished requests or kicking their queue,
+ * batch hook pushing finished requests or kicking their queue, polling
+ * for the driver's answer (served by the thread that completed, with and
+ * without event idx; a kick when the device lock is taken; poll_us=0),
  * reset with requests in flight, configuration, query and open errors, and
  * the rate limit (requests held back in the ring, the timer that resumes
  * them, set-rate-limit at run time, the counters) on an injected clock. */
