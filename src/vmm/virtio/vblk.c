@@ -549,13 +549,25 @@ static void vblk_done_add(struct vblk_queue *q, struct vblk_req *r)
 static bool vblk_drain(struct vblk *d, struct vblk_queue *q);
 static void vblk_queue_notify(void *dev, unsigned qi);
 
-/* Which queues have finished requests waiting to be pushed. */
-static void vblk_finished_queues(struct vblk *d, bool *any)
+/* Which queues have finished requests waiting to be pushed (bit q). */
+static uint32_t vblk_finished_queues(struct vblk *d)
 {
+	uint32_t mask = 0;
+
 	pthread_mutex_lock(&d->io_lock);
 	for (unsigned i = 0; i < d->nqueues; i++)
-		any[i] = d->queues[i].done_head != NULL;
+		if (d->queues[i].done_head)
+			mask |= 1u << i;
 	pthread_mutex_unlock(&d->io_lock);
+	return mask;
+}
+
+/* Have the event loop serve the queues in mask (bit q). */
+static void vblk_kick_queues(struct vblk *d, uint32_t mask)
+{
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (mask & (1u << i))
+			virtio_queue_kick(d->handle, i);
 }
 
 /* Push every queue's finished requests (device lock held); returns the
@@ -564,12 +576,10 @@ static void vblk_finished_queues(struct vblk *d, bool *any)
  * queue, which fails too. */
 static uint32_t vblk_drain_all(struct vblk *d)
 {
-	bool any[VIRTIO_MAX_QUEUES];
-	uint32_t pushed = 0;
+	uint32_t finished = vblk_finished_queues(d), pushed = 0;
 
-	vblk_finished_queues(d, any);
 	for (unsigned i = 0; i < d->nqueues; i++)
-		if (any[i] && vblk_drain(d, &d->queues[i]))
+		if ((finished & (1u << i)) && vblk_drain(d, &d->queues[i]))
 			pushed |= 1u << i;
 	return pushed;
 }
@@ -604,9 +614,7 @@ static void vblk_poll(struct vblk *d, const struct vpoll_watch *w)
 	if (__atomic_load_n(&d->closing, __ATOMIC_ACQUIRE))
 		return;
 	if (pthread_mutex_trylock(lock) != 0) {
-		for (unsigned i = 0; i < d->nqueues; i++)
-			if (w->queues & (1u << i))
-				virtio_queue_kick(d->handle, i);
+		vblk_kick_queues(d, w->queues);
 		return;
 	}
 	for (unsigned i = 0; i < d->nqueues && !d->closing; i++)
@@ -624,8 +632,8 @@ static void vblk_batch_done(void *opaque)
 {
 	struct vblk *d = opaque;
 	pthread_mutex_t *lock;
-	bool any[VIRTIO_MAX_QUEUES], poll;
 	struct vpoll_watch w;
+	bool poll;
 
 	if (__atomic_load_n(&d->closing, __ATOMIC_ACQUIRE))
 		return;
@@ -640,10 +648,7 @@ static void vblk_batch_done(void *opaque)
 			vblk_poll(d, &w);
 		return;
 	}
-	vblk_finished_queues(d, any);
-	for (unsigned i = 0; i < d->nqueues; i++)
-		if (any[i])
-			virtio_queue_kick(d->handle, i);
+	vblk_kick_queues(d, vblk_finished_queues(d));
 }
 
 /* r is finished: give back what it held, start waiters, queue it for the

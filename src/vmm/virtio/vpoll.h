@@ -19,8 +19,8 @@
  * Which thread polls: the one that published (a block worker or the ring's
  * completion thread in virtio-blk), one at a time per device. It never
  * holds the device lock while it spins, and stops early, leaving the window
- * as it is, when the caller's stop() says it has other work (completions
- * to reap).
+ * as it is, when the caller's stop() says it has other work (virtio-blk:
+ * the disk's own I/O needs a thread, blk_aio_has_work).
  *
  * Locks: vpoll_begin runs with the device lock held, vpoll_wait without;
  * what both touch is atomic. */
