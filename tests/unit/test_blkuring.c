@@ -57,7 +57,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-
 	struct rlimit lim;
 
 	scratch_dir_remove(fx->dir);
