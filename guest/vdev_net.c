@@ -11,6 +11,7 @@
 #define VNET_RXBUF_MRG    512
 #define VNET_RXBUF_PLAIN  2048
 #define VNET_MERGE_SPINS  1000000
+#define VNET_REFILL_BATCH 64      /* Linux's NAPI budget */
 
 static int vnet_post(struct vnet *n, uint16_t slot)
 {
@@ -28,8 +29,22 @@ static int vnet_post_all(struct vnet *n)
 
 	while (!ret && virtq_next_head(n->rx) >= 0)
 		ret = vnet_post(n, (uint16_t)virtq_next_head(n->rx));
-	virtio_kick(n->d, n->rx);
+	if (virtq_kick_prepare(n->rx)) {
+		virtio_notify(n->d, n->rx);
+		n->rx_kicks++;
+	}
 	return ret;
+}
+
+/* Like Linux's virtio-net: buffers go back in batches, once more than half
+ * a NAPI budget (or half a small ring) is free, with one kick per batch;
+ * and all of them once the used ring is drained, so a device waiting for
+ * room for a merged frame always gets it. */
+static bool vnet_refill_due(const struct vnet *n)
+{
+	uint16_t batch = n->rx->size < VNET_REFILL_BATCH ? n->rx->size : VNET_REFILL_BATCH;
+
+	return n->rx->nfree > batch / 2;
 }
 
 static int vnet_buffers(struct vnet *n, uint32_t rxbuf)
@@ -73,7 +88,7 @@ int vnet_open(struct vctx *c, struct virtio_dev *d, struct vnet *n, uint32_t rxb
 	n->has_status = virtio_has(d, VNET_F_STATUS);
 	for (unsigned i = 0; i < 6; i++)
 		n->mac[i] = virtio_has(d, VNET_F_MAC) ? virtio_cfg8(d, CFG_MAC + i) : 0;
-	n->tx_sent = n->tx_done = n->rx_frames = n->rx_bufs = 0;
+	n->tx_sent = n->tx_done = n->rx_frames = n->rx_bufs = n->rx_kicks = 0;
 	ret = vnet_buffers(n, rxbuf);
 	if (ret)
 		return ret;
@@ -168,6 +183,8 @@ int vnet_recv(struct vnet *n, uint8_t *out, uint32_t cap, uint32_t *len)
 	int ret = vnet_take(n, false, &slot, &blen);
 
 	*len = 0;
+	if (ret == -ENOENT && n->rx->nfree)
+		ret = vnet_post_all(n) ? -EIO : -ENOENT; /* caught up: all back */
 	if (ret)
 		return ret;
 	h = (const void *)(n->rxbufs + (uint64_t)slot * n->rxbuf_len);
@@ -177,15 +194,13 @@ int vnet_recv(struct vnet *n, uint8_t *out, uint32_t cap, uint32_t *len)
 		nbuf = h->num_buffers;
 	if (!ret)
 		vnet_copy(n, slot, VNET_HDR_LEN, blen, out, cap, len);
-	ret = ret ? ret : vnet_post(n, slot);
 	for (uint16_t i = 1; !ret && i < nbuf; i++) {
 		ret = vnet_take(n, true, &slot, &blen);
 		if (!ret)
 			vnet_copy(n, slot, 0, blen, out, cap, len);
-		if (!ret)
-			ret = vnet_post(n, slot);
 	}
-	virtio_kick(n->d, n->rx);
+	if (!ret && vnet_refill_due(n))
+		ret = vnet_post_all(n);
 	if (ret)
 		glog("net: %s: bad receive buffer (len %u, %u buffers)", n->d->name, blen, nbuf);
 	n->rx_frames += !ret;

@@ -2,7 +2,8 @@
  * transmit queue 1 of pair 0, the 12-byte virtio-net header (VERSION_1),
  * mergeable receive buffers when offered (a frame may span num_buffers
  * buffers), MAC and link status from the config. Receive buffers are
- * indexed by descriptor head and re-posted as soon as they are copied. */
+ * indexed by descriptor head; once copied they go back in batches, as
+ * Linux's driver does (vnet_recv). */
 #ifndef TESTGUEST_VDEV_NET_H
 #define TESTGUEST_VDEV_NET_H
 
@@ -42,6 +43,7 @@ struct vnet {
 	uint8_t *txbufs;                /* tx->size buffers of VNET_TXBUF */
 	uint16_t bufs_entries;          /* queue size the buffers were sized for */
 	uint64_t tx_sent, tx_done, rx_frames, rx_bufs;
+	uint64_t rx_kicks;              /* receive queue notifications sent */
 };
 
 /* Initialise: rxbuf bytes per receive buffer (0: 512 with mergeable

@@ -204,7 +204,7 @@ struct nb_job {
 	uint64_t ms, size;
 	uint8_t frame[VNET_FRAME_MAX];
 	uint8_t in[VNET_FRAME_MAX + 64];
-	uint64_t rx_frames, rx_bytes, rx_first, rx_last;
+	uint64_t rx_frames, rx_bytes, rx_first, rx_last, rx_kicks0;
 	uint32_t host_count;
 	bool got_reply, got_end;
 };
@@ -337,6 +337,7 @@ static int nb_rx(struct nb_job *j)
 
 	if (nb_send(j, nb_build(j, NB_OP_START, (uint32_t)j->ms, (uint32_t)j->size, 60)))
 		return guest_fail(j->g, -EIO, "cannot send the start request");
+	j->rx_kicks0 = j->n.rx_kicks;
 	virtq_intr(j->n.rx, false);
 	while (!j->got_end && !tsc_passed(end)) {
 		if (nb_drain(j) || vnet_tx_reap(&j->n) < 0)
@@ -348,9 +349,9 @@ static int nb_rx(struct nb_job *j)
 	us = tsc_to_us(&j->c->tsc, j->rx_last - j->rx_first);
 	if (!us)
 		us = 1;
-	glog("net-bench: rx pps=%lu Mbps=%lu frames=%lu bytes=%lu us=%lu host-sent=%u",
+	glog("net-bench: rx pps=%lu Mbps=%lu frames=%lu bytes=%lu us=%lu host-sent=%u kicks=%lu",
 	     j->rx_frames * 1000000 / us, j->rx_bytes * 8 / us, j->rx_frames, j->rx_bytes, us,
-	     j->host_count);
+	     j->host_count, j->n.rx_kicks - j->rx_kicks0);
 	return 0;
 }
 

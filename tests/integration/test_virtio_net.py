@@ -1,7 +1,8 @@
 """virtio-net on real VMs, on TAPs in network namespaces the tests create
 (and always delete, whatever happens): the test guest's net workload with
 frames both ways (echoed by guest/tests/vnet_host.py on the TAP's host end),
-an already-open TAP passed as fd=N, set-link (the guest reads the link down
+the net-bench workload (short: counts on both ends, receive kicks in
+batches), an already-open TAP passed as fd=N, set-link (the guest reads the link down
 after a reset; query-netstats counts the dropped frames), the hostile-ring
 workload on virtio-net and virtio-console, a TAP that does not exist (one
 error line, exit status 2, no TAP created). Linux pinging the TAP's host end:
@@ -175,6 +176,28 @@ def test_net_frames_both_ways(netns):
     assert "(mergeable)" in r.stdout, r.stdout
     assert "testguest: net: PASS" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0, r.stderr
+
+
+def test_net_bench(netns):
+    """The bench workload, short: frames both ways counted on both ends.
+    The guest gives receive buffers back in batches (as Linux does), and the
+    device asks for a kick only when it has none left, so a kick brings it a
+    batch: at least 33 buffers, or the whole ring after the guest caught up.
+    A kick per handful of frames means one side lost that."""
+    netns.start_echo()
+    r = netns.run_vmm(guest_args("workload=net-bench ms=300", memory="256M",
+                                 extra=["--net", f"tap={TAP},mac={MAC}", "--serial", "stdio"]))
+    out = r.stdout + r.stderr
+    assert "testguest: net-bench: PASS" in r.stdout and r.returncode == 0, out
+    tx = re.search(r"net-bench: tx pps=(\d+) .* frames=(\d+)", r.stdout)
+    host = re.search(r"net-bench: tx host-received=(\d+)", r.stdout)
+    rx = re.search(r"net-bench: rx pps=\d+ .* frames=(\d+) .* host-sent=(\d+) kicks=(\d+)",
+                   r.stdout)
+    assert tx and host and rx, out
+    assert int(tx.group(2)) > 0 and 0 < int(host.group(1)) <= int(tx.group(2)), out
+    frames, sent, kicks = (int(g) for g in rx.groups())
+    assert 0 < frames <= sent, out
+    assert kicks <= frames // 16 + 4, out
 
 
 def test_net_fd(netns):
