@@ -8,7 +8,8 @@
 #   ONLY="rng blk" tests/qemu_virtio_smoke.sh build/guest/testguest.elf
 #
 # net and net-bench need root (a network namespace with a TAP, and
-# guest/tests/vnet_host.py on its host end); without it they are skipped.
+# vnet_host, built next to the ELF from guest/tests/vnet_host.c, on its
+# host end); without them they are skipped, saying so.
 # Exit status: 0 all passed, 1 something failed, 77 skipped (no QEMU, no
 # usable /dev/kvm or no ELF). Ends with a "N passed, N failed" line.
 set -u
@@ -18,7 +19,7 @@ QEMU=${QEMU:-qemu-system-x86_64}
 TMO=${TMO:-180}
 ONLY=${ONLY:-"rng blk blk-ro console hostile-ring net blk-bench net-bench"}
 HERE=$(cd "$(dirname "$0")" && pwd)
-VNET_HOST=$HERE/../guest/tests/vnet_host.py
+VNET_HOST=$(dirname "$ELF")/vnet_host
 PY=$(command -v python3 || true)
 WORK=$(mktemp -d /tmp/virtio-smoke.XXXXXX)
 NS=vmkt-smoke-$$
@@ -215,7 +216,7 @@ test_blk_bench() {
 
 netns_up() {
 	[ -n "${NET_READY:-}" ] && return 0
-	if [ "$(id -u)" != 0 ] || [ -z "$PY" ] || ! ip netns add "$NS" 2>/dev/null; then
+	if [ "$(id -u)" != 0 ] || [ ! -x "$VNET_HOST" ] || ! ip netns add "$NS" 2>/dev/null; then
 		return 1
 	fi
 	ip netns exec "$NS" ip link set lo up &&
@@ -226,7 +227,7 @@ netns_up() {
 }
 
 # net_run NAME APPEND WANT PATTERNS -- DEVICE_OPTS: QEMU in the namespace,
-# vnet_host.py on the TAP's host end.
+# vnet_host on the TAP's host end.
 net_run() {
 	local name=$1 app=$2 want=$3 pats=() hp
 	shift 3
@@ -235,7 +236,7 @@ net_run() {
 		shift
 	done
 	shift
-	ip netns exec "$NS" "$PY" "$VNET_HOST" "$TAP" >"$WORK/host" 2>&1 &
+	ip netns exec "$NS" "$VNET_HOST" "$TAP" >"$WORK/host" 2>&1 &
 	hp=$!
 	BG+=("$hp")
 	sleep 0.5
@@ -253,7 +254,7 @@ net_run() {
 
 test_net() {
 	if ! netns_up; then
-		echo "skip net (needs root, ip netns and python3)"
+		echo "skip net (needs root, ip netns and $VNET_HOST)"
 		return
 	fi
 	net_run "net (mergeable rx buffers)" "workload=net count=64" 0 \
@@ -265,7 +266,7 @@ test_net() {
 
 test_net_bench() {
 	if ! netns_up; then
-		echo "skip net-bench (needs root, ip netns and python3)"
+		echo "skip net-bench (needs root, ip netns and $VNET_HOST)"
 		return
 	fi
 	net_run "net-bench" "workload=net-bench ms=1000" 0 "net-bench: tx pps=" \

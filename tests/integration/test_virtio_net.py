@@ -1,6 +1,6 @@
 """virtio-net on real VMs, on TAPs in network namespaces the tests create
 (and always delete, whatever happens): the test guest's net workload with
-frames both ways (echoed by guest/tests/vnet_host.py on the TAP's host end),
+frames both ways (echoed by guest/tests/vnet_host.c on the TAP's host end),
 the net-bench workload (short: counts on both ends, receive kicks in
 batches), an already-open TAP passed as fd=N, set-link (the guest reads the link down
 after a reset; query-netstats counts the dropped frames), the hostile-ring
@@ -24,7 +24,8 @@ from test_bad_input import check_refused
 
 TAP = "vmkt0"
 MAC = "52:54:00:12:34:56"
-VNET_HOST = os.path.join(ROOT, "guest", "tests", "vnet_host.py")
+# guest/tests/vnet_host.c, built next to the guest it serves.
+VNET_HOST = os.path.join(os.path.dirname(GUEST), "vnet_host")
 _seq = itertools.count()
 
 # Opens TAP argv[1] (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) and execs argv[2:]
@@ -62,15 +63,15 @@ class Netns:
         return len(r.stdout.splitlines()) - 1
 
     def start_echo(self):
-        """vnet_host.py on the TAP; returns once its packet socket is bound."""
+        """vnet_host on the TAP; returns once its packet socket is bound."""
         before = self.packet_sockets()
-        p = subprocess.Popen(self.cmd([sys.executable, VNET_HOST, TAP, "--timeout", "900"]),
+        p = subprocess.Popen(self.cmd([VNET_HOST, TAP, "--timeout", "900"]),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.procs.append(p)
         deadline = time.monotonic() + 30
         while self.packet_sockets() <= before:
             assert p.poll() is None, p.stdout.read()
-            assert time.monotonic() < deadline, "vnet_host.py did not start"
+            assert time.monotonic() < deadline, "vnet_host did not start"
             time.sleep(0.05)
         return p
 
