@@ -14,8 +14,9 @@
  *
  * Frames are read and blasted in batches (recvmmsg, sendmmsg) so that the
  * helper costs the CPUs it shares with the VM under test little per frame.
- * Runs until SIGTERM/SIGINT or --timeout seconds, then prints one summary
- * line. Usage: vnet_host IFNAME [--timeout SECONDS] */
+ * Runs until SIGTERM/SIGINT (blocked, looked for between batches) or
+ * --timeout seconds, then prints one summary line.
+ * Usage: vnet_host IFNAME [--timeout SECONDS] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -51,12 +52,13 @@ struct vh {
 	uint8_t out[VH_FRAME_MAX];
 };
 
-static volatile sig_atomic_t vh_stop;
-
-static void vh_on_signal(int sig)
+/* SIGTERM and SIGINT are blocked (main) and looked for between batches. */
+static bool vh_stopped(void)
 {
-	(void)sig;
-	vh_stop = 1;
+	sigset_t pending;
+
+	return !sigpending(&pending) &&
+	       (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
 static double vh_now(void)
@@ -128,7 +130,7 @@ static void vh_blast(struct vh *h, const uint8_t *guest, uint32_t ms, uint32_t s
 		m[i].msg_hdr.msg_iov = &iov;
 		m[i].msg_hdr.msg_iovlen = 1;
 	}
-	while (!vh_stop && vh_now() < end) {
+	while (!vh_stopped() && vh_now() < end) {
 		int n = sendmmsg(h->fd, m, VH_BATCH, 0);
 
 		if (n > 0)
@@ -198,7 +200,7 @@ static void vh_run(struct vh *h, double deadline)
 						      .msg_namelen = sizeof(h->from[i]),
 						      .msg_iov = &h->iov[i], .msg_iovlen = 1 };
 	}
-	while (!vh_stop && (deadline <= 0 || vh_now() < deadline)) {
+	while (!vh_stopped() && (deadline <= 0 || vh_now() < deadline)) {
 		int n = recvmmsg(h->fd, h->msgs, VH_BATCH, MSG_WAITFORONE, NULL);
 
 		for (int i = 0; i < n; i++) {
@@ -231,9 +233,9 @@ static int vh_open(struct vh *h, const char *ifname)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = vh_on_signal };
-	static struct vh h;
+	struct vh *h = calloc(1, sizeof(*h));
 	double deadline = 0;
+	sigset_t stop;
 	int ret;
 
 	if (argc == 4 && !strcmp(argv[2], "--timeout")) {
@@ -242,16 +244,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: vnet_host IFNAME [--timeout SECONDS]\n");
 		return 2;
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	ret = vh_open(&h, argv[1]);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	ret = h ? vh_open(h, argv[1]) : -ENOMEM;
 	if (ret) {
 		fprintf(stderr, "vnet_host: %s: %s\n", argv[1], strerror(-ret));
+		free(h);
 		return 1;
 	}
-	vh_run(&h, deadline);
+	vh_run(h, deadline);
 	printf("vnet_host: echoed %llu, bench rx %llu frames %llu bytes, blasted %llu\n",
-	       (unsigned long long)h.echoed, (unsigned long long)h.t_frames,
-	       (unsigned long long)h.t_bytes, (unsigned long long)h.blasted);
+	       (unsigned long long)h->echoed, (unsigned long long)h->t_frames,
+	       (unsigned long long)h->t_bytes, (unsigned long long)h->blasted);
+	close(h->fd);
+	free(h);
 	return 0;
 }
