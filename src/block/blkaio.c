@@ -14,8 +14,11 @@
  * submission wakes a worker only when no wake
  * is already on its way; a worker that finds more work queued after taking
  * its batch wakes the next one, so parallel requests still spread over the
- * pool. If a merged call fails, its requests run again one by one, so each
- * gets its own result.
+ * pool. A request a worker submits itself (the next step of a request, or
+ * what the batch hook's poller served: vpoll.h) wakes nobody: that worker
+ * goes back to the queue right after and takes it, with no hand-off to
+ * another thread. If a merged call fails, its requests run again one by
+ * one, so each gets its own result.
  *
  * On a raw image opened O_DIRECT the pool also owns an io_uring
  * (blkuring.c, when the host has one): reads, writes and flushes go on the
@@ -305,6 +308,18 @@ static int blkaio_get(struct blk *b, struct blk_aio **out)
 	return ret;
 }
 
+/* Is the caller one of a's workers? (Set before any request can reach a
+ * worker: the threads start before blkaio_get() returns the pool.) */
+static bool blkaio_is_worker(const struct blk_aio *a)
+{
+	pthread_t self = pthread_self();
+
+	for (unsigned i = 0; i < a->nthreads; i++)
+		if (pthread_equal(self, a->threads[i]))
+			return true;
+	return false;
+}
+
 int blk_aio_submit(struct blk *b, struct blk_req *req)
 {
 	struct blk_aio *a;
@@ -329,7 +344,7 @@ int blk_aio_submit(struct blk *b, struct blk_req *req)
 	if (!ret) {
 		a->q[(a->head + a->count) % a->cap] = req;
 		a->count++;
-		if (a->idle > a->waking && !a->waking) {
+		if (a->idle > a->waking && !a->waking && !blkaio_is_worker(a)) {
 			a->waking++;
 			pthread_cond_signal(&a->cond);
 		}

@@ -601,6 +601,30 @@ static void gate_done(struct blk_req *req, int ret)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* Requests reqs[0..n) (when b: submitted here, reads at one offset, so
+ * none merges) held in gate_done: wait until all n are. */
+static void gate_hold(struct blk *b, struct aio_gate *g, struct blk_req *reqs, unsigned n,
+		      struct iovec *iov)
+{
+	for (unsigned i = 0; b && i < n; i++) {
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = iov, .iovcnt = 1,
+					    .done = gate_done, .opaque = g };
+		assert_int_equal(blk_aio_submit(b, &reqs[i]), 0);
+	}
+	pthread_mutex_lock(&g->lock);
+	while (g->held < n)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_open(struct aio_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->open = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
 static void test_aio_merge(void **state)
 {
 	struct fixture *fx = *state;
@@ -614,24 +638,13 @@ static void test_aio_merge(void **state)
 	create_raw(fx->path, 16 * AIO_BS);
 	b = open_raw(fx->path, false);
 	fill(w, 8 * AIO_BS, 5);
-	for (unsigned i = 0; i < BLK_AIO_THREADS; i++) {  /* same offset: no merging */
-		hold[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = &hold_iov, .iovcnt = 1,
-					    .done = gate_done, .opaque = &g };
-		assert_int_equal(blk_aio_submit(b, &hold[i]), 0);
-	}
-	pthread_mutex_lock(&g.lock);
-	while (g.held < BLK_AIO_THREADS)
-		pthread_cond_wait(&g.cond, &g.lock);
-	pthread_mutex_unlock(&g.lock);
+	gate_hold(b, &g, hold, BLK_AIO_THREADS, &hold_iov);
 	assert_int_equal(blk_aio_merged(b), 0);
 	/* Offsets 8..15 blocks in the image, then one block past its end. */
 	for (size_t i = 0; i < 8; i++)
 		aio_ctx_submit(b, c, i, BLK_OP_WRITE, (8 + i) * AIO_BS, AIO_BS, w + i * AIO_BS);
 	aio_ctx_submit(b, c, 8, BLK_OP_WRITE, 16 * AIO_BS, AIO_BS, w);
-	pthread_mutex_lock(&g.lock);
-	g.open = true;
-	pthread_cond_broadcast(&g.cond);
-	pthread_mutex_unlock(&g.lock);
+	gate_open(&g);
 	aio_ctx_wait(c, 9);
 	assert_int_equal(blk_aio_merged(b), 8);
 	for (size_t i = 0; i < 8; i++)
@@ -643,6 +656,76 @@ static void test_aio_merge(void **state)
 	aio_ctx_free(c);
 	free(w);
 	free(r);
+}
+
+/* A request a worker submits itself (here each done() submits the next one
+ * of a chain) wakes no other worker: the same worker takes it once its
+ * done() returns, however long that takes. (Every worker is first made to
+ * hold a request and let go, so none is still starting up; one that is
+ * late back to waiting may take one step, hence "at most one switch".)
+ * Work a worker submits still spreads: eight requests submitted from one
+ * done() are all held by workers at once (each worker that takes one wakes
+ * the next). */
+#define CHAIN_N 16
+
+struct aio_chain {
+	struct blk *b;
+	struct blk_req req;
+	struct iovec iov;
+	uint8_t buf[AIO_BS];
+	pthread_t thread[CHAIN_N];
+	unsigned n;
+	struct blk_req fan[8];
+	pthread_mutex_t lock;
+};
+
+static void chain_done(struct blk_req *req, int ret)
+{
+	struct aio_chain *ch = req->opaque;
+
+	assert_int_equal(ret, 0);
+	pthread_mutex_lock(&ch->lock);
+	ch->thread[ch->n++] = pthread_self();
+	if (ch->n < CHAIN_N)
+		assert_int_equal(blk_aio_submit(ch->b, &ch->req), 0);
+	for (unsigned i = 0; ch->n == CHAIN_N && i < 8; i++)
+		assert_int_equal(blk_aio_submit(ch->b, &ch->fan[i]), 0);
+	pthread_mutex_unlock(&ch->lock);
+	usleep(2000);   /* time enough for a woken worker to take the request */
+}
+
+static void test_aio_worker_submits(void **state)
+{
+	struct fixture *fx = *state;
+	struct aio_gate warm = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+	struct aio_gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+	struct aio_chain *ch = calloc(1, sizeof(*ch));
+	struct blk_req hold[BLK_AIO_THREADS];
+	unsigned switches = 0;
+
+	assert_non_null(ch);
+	create_raw(fx->path, 16 * AIO_BS);
+	ch->b = open_raw(fx->path, false);
+	pthread_mutex_init(&ch->lock, NULL);
+	ch->iov = (struct iovec){ ch->buf, AIO_BS };
+	gate_hold(ch->b, &warm, hold, BLK_AIO_THREADS, &ch->iov);
+	gate_open(&warm);
+	usleep(10000);  /* the workers go back to waiting */
+	ch->req = (struct blk_req){ .op = BLK_OP_READ, .iov = &ch->iov, .iovcnt = 1,
+				    .done = chain_done, .opaque = ch };
+	for (unsigned i = 0; i < 8; i++)
+		ch->fan[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = &ch->iov, .iovcnt = 1,
+					       .done = gate_done, .opaque = &g };
+	assert_int_equal(blk_aio_submit(ch->b, &ch->req), 0);
+	gate_hold(NULL, &g, ch->fan, 8, &ch->iov);
+	gate_open(&g);
+	blk_close(ch->b);
+	assert_int_equal(ch->n, CHAIN_N);
+	for (unsigned i = 1; i < CHAIN_N; i++)
+		switches += !pthread_equal(ch->thread[i], ch->thread[i - 1]);
+	assert_in_range(switches, 0, 1);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
 }
 
 /* Several threads submitting to one image at once. */
@@ -908,6 +991,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aio_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aio_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aio_worker_submits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_format_required, setup, teardown),
