@@ -130,7 +130,10 @@ def test_disk_limit_changed_at_run_time(vm_factory, tmp_path):
     assert "testguest: blk: PASS" in vm.serial(), vm.serial()
     assert seen["throttled"] >= after["throttled"], (after, seen)
     assert seen["throttled_total_time_ns"] > 2 * 10**9, seen
-    assert seen["wr_bytes"] >= 32 * MIB, seen
+    # PASS means all 32 MiB went through the device and read back intact;
+    # the last snapshot may predate the last writes (unthrottled, the rest
+    # of the run takes well under one 0.2 s poll), so only monotonic here.
+    assert seen["wr_bytes"] >= after["wr_bytes"] > 0, (after, seen)
 
 
 def test_limit_set_on_unlimited_disk(vm_factory, tmp_path):
