@@ -36,10 +36,11 @@ static int vnet_post_all(struct vnet *n)
 	return ret;
 }
 
-/* Like Linux's virtio-net: buffers go back in batches, once more than half
- * a NAPI budget (or half a small ring) is free, with one kick per batch;
- * and all of them once the used ring is drained, so a device waiting for
- * room for a merged frame always gets it. */
+/* Linux's virtio-net threshold: buffers go back in batches, once more than
+ * half a NAPI budget (or half a small ring) is free, with one kick per
+ * batch. Plus a rule of our own (vnet_recv): all of them once the used
+ * ring is drained, so a device waiting for room for a merged frame always
+ * gets it. */
 static bool vnet_refill_due(const struct vnet *n)
 {
 	uint16_t batch = n->rx->size < VNET_REFILL_BATCH ? n->rx->size : VNET_REFILL_BATCH;
@@ -183,8 +184,10 @@ int vnet_recv(struct vnet *n, uint8_t *out, uint32_t cap, uint32_t *len)
 	int ret = vnet_take(n, false, &slot, &blen);
 
 	*len = 0;
-	if (ret == -ENOENT && n->rx->nfree)
-		ret = vnet_post_all(n) ? -EIO : -ENOENT; /* caught up: all back */
+	if (ret == -ENOENT && n->rx->nfree && vnet_post_all(n)) { /* caught up: all back */
+		glog("net: %s: cannot post receive buffers", n->d->name);
+		return -EIO;
+	}
 	if (ret)
 		return ret;
 	h = (const void *)(n->rxbufs + (uint64_t)slot * n->rxbuf_len);

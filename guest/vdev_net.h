@@ -2,8 +2,8 @@
  * transmit queue 1 of pair 0, the 12-byte virtio-net header (VERSION_1),
  * mergeable receive buffers when offered (a frame may span num_buffers
  * buffers), MAC and link status from the config. Receive buffers are
- * indexed by descriptor head; once copied they go back in batches, as
- * Linux's driver does (vnet_recv). */
+ * indexed by descriptor head; once copied they go back in batches, at
+ * Linux's driver's threshold or when the used ring is drained (vnet_recv). */
 #ifndef TESTGUEST_VDEV_NET_H
 #define TESTGUEST_VDEV_NET_H
 

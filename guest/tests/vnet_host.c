@@ -39,6 +39,7 @@
 #define VH_FRAME_MIN  60
 #define VH_BUF        2048
 #define VH_BLAST_MAX_MS 600000u
+#define VH_SEND_TRIES 1000
 
 static const uint8_t vh_host_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
@@ -94,11 +95,14 @@ static size_t vh_header(uint8_t *f, const uint8_t *dst, uint16_t type)
 	return 14;
 }
 
-/* One frame (padded to the Ethernet minimum) to the guest. */
+/* One frame (padded to the Ethernet minimum) to the guest. While the TAP's
+ * queue is full (ENOBUFS: a blast just filled it) the send is retried for
+ * up to VH_SEND_TRIES ms, so the end of a blast is not lost behind it. */
 static void vh_send(struct vh *h, const uint8_t *dst, uint16_t type, const void *payload,
 		    size_t len)
 {
 	size_t hl = vh_header(h->out, dst, type);
+	int tries = 0;
 
 	if (len > sizeof(h->out) - hl)
 		len = sizeof(h->out) - hl;
@@ -107,8 +111,13 @@ static void vh_send(struct vh *h, const uint8_t *dst, uint16_t type, const void 
 		memset(h->out + hl + len, 0, VH_FRAME_MIN - hl - len);
 		len = VH_FRAME_MIN - hl;
 	}
-	if (send(h->fd, h->out, hl + len, 0) < 0 && errno != ENOBUFS && errno != EAGAIN)
-		fprintf(stderr, "vnet_host: send: %s\n", strerror(errno));
+	while (send(h->fd, h->out, hl + len, 0) < 0) {
+		if ((errno != ENOBUFS && errno != EAGAIN) || ++tries == VH_SEND_TRIES) {
+			fprintf(stderr, "vnet_host: send: %s\n", strerror(errno));
+			return;
+		}
+		usleep(1000);
+	}
 }
 
 /* 'D' frames of size bytes for ms milliseconds, in sendmmsg batches of one
@@ -203,6 +212,8 @@ static void vh_run(struct vh *h, double deadline)
 	while (!vh_stopped() && (deadline <= 0 || vh_now() < deadline)) {
 		int n = recvmmsg(h->fd, h->msgs, VH_BATCH, MSG_WAITFORONE, NULL);
 
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			fprintf(stderr, "vnet_host: receive: %s\n", strerror(errno));
 		for (int i = 0; i < n; i++) {
 			if (h->from[i].sll_pkttype != PACKET_OUTGOING)
 				vh_frame(h, h->in[i], h->msgs[i].msg_len);
@@ -215,7 +226,7 @@ static int vh_open(struct vh *h, const char *ifname)
 {
 	struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
 	struct timeval tv = { 0, 200000 };
-	int one = 1;
+	int one = 1, ret;
 
 	a.sll_ifindex = (int)if_nametoindex(ifname);
 	if (!a.sll_ifindex)
@@ -227,27 +238,47 @@ static int vh_open(struct vh *h, const char *ifname)
 	(void)setsockopt(h->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
 	if (setsockopt(h->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    bind(h->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return -errno;
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	close(h->fd);
+	h->fd = -1;
+	return ret;
+}
+
+/* --timeout: seconds from now (0: none) as an absolute deadline. */
+static int vh_seconds(const char *arg, double *deadline)
+{
+	char *end;
+	double secs = strtod(arg, &end);
+
+	if (end == arg || *end || secs < 0)
+		return -EINVAL;
+	*deadline = secs > 0 ? vh_now() + secs : 0;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct vh *h = calloc(1, sizeof(*h));
 	double deadline = 0;
 	sigset_t stop;
+	struct vh *h;
 	int ret;
 
-	if (argc == 4 && !strcmp(argv[2], "--timeout")) {
-		deadline = vh_now() + strtod(argv[3], NULL);
-	} else if (argc != 2) {
+	if ((argc != 2 && argc != 4) || (argc == 4 && strcmp(argv[2], "--timeout"))) {
 		fprintf(stderr, "usage: vnet_host IFNAME [--timeout SECONDS]\n");
+		return 2;
+	}
+	if (argc == 4 && vh_seconds(argv[3], &deadline)) {
+		fprintf(stderr, "vnet_host: bad --timeout %s (seconds, 0 = none)\n", argv[3]);
 		return 2;
 	}
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
+	h = calloc(1, sizeof(*h));
 	ret = h ? vh_open(h, argv[1]) : -ENOMEM;
 	if (ret) {
 		fprintf(stderr, "vnet_host: %s: %s\n", argv[1], strerror(-ret));

@@ -661,8 +661,9 @@ static void test_aio_merge(void **state)
 /* A request a worker submits itself (here each done() submits the next one
  * of a chain) wakes no other worker: the same worker takes it once its
  * done() returns, however long that takes. (Every worker is first made to
- * hold a request and let go, so none is still starting up; one that is
- * late back to waiting may take one step, hence "at most one switch".)
+ * hold a request and let go, so none is still starting up; a worker late
+ * back to waiting may still take a step, hence "at most three switches":
+ * with a wake per submission nearly every step switches.)
  * Work a worker submits still spreads: eight requests submitted from one
  * done() are all held by workers at once (each worker that takes one wakes
  * the next). */
@@ -675,6 +676,7 @@ struct aio_chain {
 	uint8_t buf[AIO_BS];
 	pthread_t thread[CHAIN_N];
 	unsigned n;
+	unsigned errors;          /* on a worker: counted, asserted by the test */
 	struct blk_req fan[8];
 	pthread_mutex_t lock;
 };
@@ -683,13 +685,13 @@ static void chain_done(struct blk_req *req, int ret)
 {
 	struct aio_chain *ch = req->opaque;
 
-	assert_int_equal(ret, 0);
 	pthread_mutex_lock(&ch->lock);
+	ch->errors += ret != 0;
 	ch->thread[ch->n++] = pthread_self();
 	if (ch->n < CHAIN_N)
-		assert_int_equal(blk_aio_submit(ch->b, &ch->req), 0);
+		ch->errors += blk_aio_submit(ch->b, &ch->req) != 0;
 	for (unsigned i = 0; ch->n == CHAIN_N && i < 8; i++)
-		assert_int_equal(blk_aio_submit(ch->b, &ch->fan[i]), 0);
+		ch->errors += blk_aio_submit(ch->b, &ch->fan[i]) != 0;
 	pthread_mutex_unlock(&ch->lock);
 	usleep(2000);   /* time enough for a woken worker to take the request */
 }
@@ -720,10 +722,11 @@ static void test_aio_worker_submits(void **state)
 	gate_hold(NULL, &g, ch->fan, 8, &ch->iov);
 	gate_open(&g);
 	blk_close(ch->b);
+	assert_int_equal(ch->errors, 0);
 	assert_int_equal(ch->n, CHAIN_N);
 	for (unsigned i = 1; i < CHAIN_N; i++)
 		switches += !pthread_equal(ch->thread[i], ch->thread[i - 1]);
-	assert_in_range(switches, 0, 1);
+	assert_in_range(switches, 0, 3);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
 }
