@@ -601,20 +601,31 @@ static void gate_done(struct blk_req *req, int ret)
 	pthread_mutex_unlock(&g->lock);
 }
 
-/* Requests reqs[0..n) (when b: submitted here, reads at one offset, so
- * none merges) held in gate_done: wait until all n are. */
-static void gate_hold(struct blk *b, struct aio_gate *g, struct blk_req *reqs, unsigned n,
-		      struct iovec *iov)
+/* A read at offset 0 held in gate_done (all at one offset: none merges). */
+static struct blk_req gate_req(struct aio_gate *g, struct iovec *iov)
 {
-	for (unsigned i = 0; b && i < n; i++) {
-		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = iov, .iovcnt = 1,
-					    .done = gate_done, .opaque = g };
-		assert_int_equal(blk_aio_submit(b, &reqs[i]), 0);
-	}
+	return (struct blk_req){ .op = BLK_OP_READ, .iov = iov, .iovcnt = 1,
+				 .done = gate_done, .opaque = g };
+}
+
+/* Wait until n requests are held in gate_done. */
+static void gate_wait(struct aio_gate *g, unsigned n)
+{
 	pthread_mutex_lock(&g->lock);
 	while (g->held < n)
 		pthread_cond_wait(&g->cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
+}
+
+/* Submit reqs[0..n) as gate requests and wait until all n are held. */
+static void gate_hold(struct blk *b, struct aio_gate *g, struct blk_req *reqs, unsigned n,
+		      struct iovec *iov)
+{
+	for (unsigned i = 0; i < n; i++) {
+		reqs[i] = gate_req(g, iov);
+		assert_int_equal(blk_aio_submit(b, &reqs[i]), 0);
+	}
+	gate_wait(g, n);
 }
 
 static void gate_open(struct aio_gate *g)
@@ -716,10 +727,9 @@ static void test_aio_worker_submits(void **state)
 	ch->req = (struct blk_req){ .op = BLK_OP_READ, .iov = &ch->iov, .iovcnt = 1,
 				    .done = chain_done, .opaque = ch };
 	for (unsigned i = 0; i < 8; i++)
-		ch->fan[i] = (struct blk_req){ .op = BLK_OP_READ, .iov = &ch->iov, .iovcnt = 1,
-					       .done = gate_done, .opaque = &g };
+		ch->fan[i] = gate_req(&g, &ch->iov);
 	assert_int_equal(blk_aio_submit(ch->b, &ch->req), 0);
-	gate_hold(NULL, &g, ch->fan, 8, &ch->iov);
+	gate_wait(&g, 8);
 	gate_open(&g);
 	blk_close(ch->b);
 	assert_int_equal(ch->errors, 0);
